@@ -1,0 +1,79 @@
+# Everything runs from a fresh clone: targets create the virtualenvs they need.
+#   make deploy   - LocalStack (found or embedded) + tflocal apply in the repo root + call the URL
+#   make destroy  - tflocal destroy in the root, stop LocalStack if deploy started it
+#   make test     - unit, terraform, embedded-executor and acceptance tests; leaves nothing running
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON    ?= python3.11
+VENV      := .venv
+LS_VENV   := .venv-localstack
+STATE     := .state
+PY        := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: help venv start stop status deploy destroy test lint fmt bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+# pip's output goes to a log (the offline indexes print a warning per package); it is
+# shown when the install fails.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	@mkdir -p $(STATE)
+	@echo "==> creating $(VENV) (harness and dev tools)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -e '.[dev]' >$(STATE)/pip-venv.log 2>&1 || { tail -40 $(STATE)/pip-venv.log; exit 1; }
+	@touch $@
+
+$(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	@mkdir -p $(STATE)
+	@echo "==> creating $(LS_VENV) (localstack-core for embedded mode; ~1-2 min the first time)"
+	@$(PYTHON) -m venv $(LS_VENV)
+	@$(LS_VENV)/bin/pip install -r requirements/localstack.txt >$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
+	@# our executor plugin, registered through the entry point in pyproject.toml
+	@$(LS_VENV)/bin/pip install --no-deps -e . >>$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
+	@touch $@
+
+$(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
+	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
+
+venv: $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc ## create both virtualenvs (idempotent)
+
+start: venv ## start the embedded LocalStack in the background (or reuse a healthy one)
+	@$(PY) -m embedded_localstack start
+
+stop: venv ## stop the embedded LocalStack started by `make start`
+	@$(PY) -m embedded_localstack stop
+
+status: venv ## show whether LocalStack is up
+	@$(PY) -m embedded_localstack status
+
+deploy: venv ## find or start LocalStack, tflocal apply in the repo root, call the URL
+	@$(PY) -m lambda_url_harness deploy
+
+destroy: venv ## tflocal destroy in the repo root; stop LocalStack if deploy started it
+	@$(PY) -m lambda_url_harness destroy
+
+test: venv ## run every test (unit, terraform, embedded, acceptance); leaves nothing running
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff and terraform fmt
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@terraform fmt -check -recursive
+
+fmt: venv ## format Python and HCL
+	@$(VENV)/bin/ruff format .
+	@$(VENV)/bin/ruff check --fix .
+	@terraform fmt -recursive
+
+bench: venv ## benchmark the deploy/call/destroy cycle and invoke latency
+	@$(PY) -m bench
+
+clean: ## remove venvs, state and build outputs (stops LocalStack first)
+	-@[ -x $(PY) ] && $(PY) -m embedded_localstack stop || true
+	rm -rf $(VENV) $(LS_VENV) $(STATE) builds examples/*/builds .pytest_cache .ruff_cache
