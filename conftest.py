@@ -1,0 +1,150 @@
+"""Session-wide fixtures: LocalStack (found or started), phase timings, module deployments.
+
+``--localstack=auto|external|docker|embedded`` picks how LocalStack is found (see
+:mod:`lambda_url_harness.localstack`). When the harness has to start one for the tests it
+uses a free port and a private state dir, so a user's ``make start`` on 4566 is never
+touched, and it stops it at the end of the session, also on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.localstack import DiscoveryOptions, LocalStackLease, LocalStackUnavailableError, Mode, acquire
+from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT
+from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.workspace import create_workspace
+
+log = logging.getLogger("lambda_url_harness.conftest")
+
+PHASE_TIMER_KEY = pytest.StashKey[PhaseTimer]()
+
+DeployFactory = Callable[..., Deployment]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--localstack",
+        choices=[mode.value for mode in Mode],
+        default=Mode.AUTO.value,
+        help="how acceptance tests get LocalStack: auto (env endpoint, then 127.0.0.1:4566, then Docker, "
+        "then embedded), or force one of external/docker/embedded",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[PHASE_TIMER_KEY] = PhaseTimer()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    timer = config.stash.get(PHASE_TIMER_KEY, None)
+    if timer is not None and timer.records:
+        terminalreporter.write_sep("-", "deployment phase timings")
+        terminalreporter.write_line(timer.summary())
+
+
+@pytest.fixture(scope="session")
+def phase_timer(pytestconfig: pytest.Config) -> PhaseTimer:
+    return pytestconfig.stash[PHASE_TIMER_KEY]
+
+
+@pytest.fixture(scope="session")
+def localstack(request: pytest.FixtureRequest, phase_timer: PhaseTimer) -> Iterator[LocalStackLease]:
+    """The LocalStack for this session; stopped at the end if this session started it."""
+    options = DiscoveryOptions(
+        mode=Mode(request.config.getoption("--localstack")), env=dict(os.environ), start_port=None
+    )
+    try:
+        with phase_timer.phase("localstack", options.mode.value):
+            lease = acquire(options)
+    except LocalStackUnavailableError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield lease
+    finally:
+        lease.stop()
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(localstack: LocalStackLease) -> str:
+    return localstack.endpoint
+
+
+@pytest.fixture(scope="session")
+def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
+    """``aws_client("lambda")``: a boto3 client for LocalStack with test credentials."""
+    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=DEFAULT_REGION)
+
+    def make(service: str) -> Any:
+        return session.client(service, endpoint_url=localstack_endpoint)
+
+    return make
+
+
+def _deploy_factory(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    endpoint: str,
+    timer: PhaseTimer,
+) -> DeployFactory:
+    def deploy(root: str = ".", variables: dict[str, Any] | None = None, *, apply: bool = True) -> Deployment:
+        """Copy the module into a fresh workspace and apply ``root`` (relative to the module) there.
+
+        ``variables`` may use ``{suffix}``, replaced by the workspace's unique suffix; by default
+        the module root gets ``function_name = "square-<suffix>"``.
+        """
+        workspace = create_workspace(REPO_ROOT, tmp_path_factory.mktemp("deploy"))
+        if variables is None:
+            variables = {"function_name": "square-{suffix}"} if root == "." else {}
+        resolved = {
+            name: value.format(suffix=workspace.suffix) if isinstance(value, str) else value
+            for name, value in variables.items()
+        }
+        deployment = Deployment(
+            workspace.path(root),
+            endpoint,
+            timer,
+            variables=resolved,
+            label=f"{root}:{workspace.suffix}",
+            suffix=workspace.suffix,
+        )
+        # Registered before apply: a half-finished apply is still destroyed.
+        request.addfinalizer(deployment.destroy)
+        if apply:
+            deployment.apply()
+        return deployment
+
+    return deploy
+
+
+@pytest.fixture(scope="module")
+def deploy_module(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    localstack_endpoint: str,
+    phase_timer: PhaseTimer,
+) -> DeployFactory:
+    """Factory: ``deploy_module(root=".", variables=None)``; everything it deployed is destroyed
+    when the test module finishes (each apply+destroy costs ~45 s, so modules share them)."""
+    return _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer)
+
+
+@pytest.fixture(scope="module")
+def square_deployment(deploy_module: DeployFactory) -> Deployment:
+    """The module with default inputs, applied once per test module and answering 200."""
+    deployment = deploy_module()
+    deployment.wait_for_first_200()
+    return deployment
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT

@@ -1,0 +1,3 @@
+from lambda_url_harness.cli import main
+
+raise SystemExit(main())

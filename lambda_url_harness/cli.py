@@ -1,0 +1,55 @@
+"""``python -m lambda_url_harness deploy|destroy`` (what ``make deploy`` / ``make destroy`` run)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from lambda_url_harness.deploy import DeployError, deploy, destroy
+from lambda_url_harness.function_url import FunctionUrlError
+from lambda_url_harness.localstack import Mode
+from lambda_url_harness.terraform import TerraformError
+from lambda_url_harness.workspace import WorkspaceError
+
+# Failures with a message written for the user: printed without a traceback.
+USER_FACING_ERRORS = (DeployError, TerraformError, FunctionUrlError, WorkspaceError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m lambda_url_harness",
+        description="Deploy the square Lambda module in the repo root against LocalStack, or destroy it.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    deploy_parser = commands.add_parser("deploy", help="find or start LocalStack, tflocal apply, call the URL")
+    deploy_parser.add_argument(
+        "--localstack",
+        choices=[mode.value for mode in Mode],
+        default=Mode.AUTO.value,
+        help="auto: LOCALSTACK_ENDPOINT/AWS_ENDPOINT_URL, then 127.0.0.1:4566, then Docker, then embedded",
+    )
+    commands.add_parser("destroy", help="tflocal destroy in the repo root; stop LocalStack if deploy started it")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        if args.command == "deploy":
+            deploy(Mode(args.localstack))
+        else:
+            destroy()
+    except USER_FACING_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

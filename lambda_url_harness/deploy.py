@@ -1,0 +1,193 @@
+"""``make deploy`` / ``make destroy``: the module applied in the repo root, by hand-style.
+
+``deploy`` finds or starts LocalStack, runs ``tflocal init`` + ``tflocal apply`` in the repo
+root (so ``terraform output function_url`` works there afterwards), calls the URL with
+``{"number": 6}`` and prints the result and a curl command that works on this machine. The
+stack stays up. Whether deploy started LocalStack is recorded in ``.state/deploy.json`` so
+that ``destroy`` stops it again (and only then).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from lambda_url_harness.deployment import SMOKE_PAYLOAD, Deployment
+from lambda_url_harness.function_url import curl_command_line
+from lambda_url_harness.localstack import (
+    DEFAULT_ENDPOINT,
+    ENDPOINT_ENV_VARS,
+    DiscoveryOptions,
+    LocalStackUnavailableError,
+    Mode,
+    acquire,
+    health,
+)
+from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.workspace import clear_stale_override
+
+log = logging.getLogger(__name__)
+
+RECORD_NAME = "deploy.json"
+LOCK_NAME = "deploy.lock"
+
+Printer = Callable[[str], None]
+
+
+class DeployError(RuntimeError):
+    """deploy/destroy cannot proceed; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """What ``destroy`` needs to know about the LocalStack ``deploy`` used."""
+
+    endpoint: str
+    source: str
+    started_by_deploy: bool
+    detail: str = ""
+
+    @property
+    def port(self) -> int:
+        return urlsplit(self.endpoint).port or 4566
+
+
+def read_record(state_dir: Path) -> DeployRecord | None:
+    path = state_dir / RECORD_NAME
+    if not path.is_file():
+        return None
+    try:
+        return DeployRecord(**json.loads(path.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise DeployError(f"{path} is unreadable ({exc}); delete it if no deployment is up") from exc
+
+
+def write_record(state_dir: Path, record: DeployRecord) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
+
+
+@contextmanager
+def exclusive(state_dir: Path) -> Iterator[None]:
+    """One deploy/destroy at a time: they share the repo root's override file and state."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with (state_dir / LOCK_NAME).open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeployError(f"another deploy or destroy is running (lock {state_dir / LOCK_NAME})") from None
+        yield
+
+
+def deploy(
+    mode: Mode = Mode.AUTO,
+    *,
+    root: Path = REPO_ROOT,
+    state_dir: Path = STATE_DIR,
+    env: dict[str, str] | None = None,
+    out: Printer = print,
+) -> dict[str, Any]:
+    """Apply the module in ``root`` and call its URL; returns the URL's JSON answer."""
+    timer = PhaseTimer()
+    with exclusive(state_dir):
+        previous = read_record(state_dir)
+        options = DiscoveryOptions(mode=mode, env=dict(os.environ if env is None else env), keep_running=True)
+        try:
+            with timer.phase("localstack", mode.value):
+                lease = acquire(options)
+        except LocalStackUnavailableError as exc:
+            raise DeployError(str(exc)) from exc
+        record = DeployRecord(lease.endpoint, lease.source, lease.owned, lease.detail)
+        if not lease.owned and previous and previous.started_by_deploy and previous.endpoint == lease.endpoint:
+            # An earlier deploy started the LocalStack this run found running: still ours to stop.
+            record = previous
+        # Written before terraform runs: if apply fails, destroy still knows what to stop.
+        write_record(state_dir, record)
+        stops = " (`make destroy` stops it)" if record.started_by_deploy else ""
+        out(f"==> LocalStack: {record.source} at {lease.endpoint}{stops}")
+
+        clear_stale_override(root)
+        deployment = Deployment(root, lease.endpoint, timer, label="repo root", state_dir=state_dir)
+        out("==> tflocal init + apply in the repo root (~30-60 s)")
+        try:
+            deployment.apply()
+            response = deployment.wait_for_first_200(SMOKE_PAYLOAD)
+        except Exception:
+            out("deploy failed; `make destroy` removes whatever was created (and LocalStack if we started it)")
+            raise
+        answer: dict[str, Any] = response.json()
+
+    url = deployment.function_url
+    out(f"==> POST {json.dumps(SMOKE_PAYLOAD)} -> HTTP {response.status_code} {json.dumps(answer)}")
+    out(f"result: {answer.get('result')}")
+    out(f"function_url: {url}")
+    out("try it:")
+    out(f"  {curl_command_line(url, lease.endpoint, SMOKE_PAYLOAD)}")
+    out("phase timings:\n" + timer.summary())
+    return answer
+
+
+def destroy(
+    *,
+    root: Path = REPO_ROOT,
+    state_dir: Path = STATE_DIR,
+    env: dict[str, str] | None = None,
+    out: Printer = print,
+) -> None:
+    """Destroy what ``deploy`` created in ``root`` and stop LocalStack if ``deploy`` started it."""
+    timer = PhaseTimer()
+    environment = dict(os.environ if env is None else env)
+    with exclusive(state_dir):
+        record = read_record(state_dir)
+        endpoint = record.endpoint if record else _endpoint_without_record(environment)
+        probe = Deployment(root, endpoint, timer, label="repo root", state_dir=state_dir)
+        if probe.tflocal.has_state():
+            if health(endpoint) is None:
+                raise DeployError(
+                    f"{root}/terraform.tfstate lists resources but no LocalStack answers at {endpoint}. "
+                    "Start it again (`make start`) and retry, or delete terraform.tfstate if that "
+                    "LocalStack's data is gone for good."
+                )
+            clear_stale_override(root)
+            out(f"==> tflocal destroy in the repo root against {endpoint}")
+            probe.destroy()
+        else:
+            out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
+        if record and record.started_by_deploy:
+            out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")
+            _stop_started(record)
+        elif record:
+            out(f"==> leaving the {record.source} LocalStack at {record.endpoint} running (deploy did not start it)")
+        (state_dir / RECORD_NAME).unlink(missing_ok=True)
+    if timer.records:
+        out("phase timings:\n" + timer.summary())
+
+
+def _endpoint_without_record(env: dict[str, str]) -> str:
+    return next((env[name].rstrip("/") for name in ENDPOINT_ENV_VARS if env.get(name)), DEFAULT_ENDPOINT)
+
+
+def _stop_started(record: DeployRecord) -> None:
+    if record.source == "embedded":
+        from embedded_localstack.launcher import EmbeddedSettings, stop
+
+        stop(EmbeddedSettings(port=record.port))
+    elif record.source == "docker":
+        import docker
+        from docker.errors import DockerException, NotFound
+
+        try:
+            docker.from_env().containers.get(record.detail).remove(force=True)
+        except NotFound:
+            log.info("container %s is already gone", record.detail)
+        except DockerException as exc:
+            raise DeployError(f"could not remove LocalStack container {record.detail}: {exc}") from exc

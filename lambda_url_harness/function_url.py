@@ -1,0 +1,128 @@
+"""Calling LocalStack Function URLs from a machine where their host names do not resolve.
+
+LocalStack routes Function URLs by Host header only, and their hosts
+(``<id>.lambda-url.<region>.localhost.localstack.cloud:<port>``) need public DNS, which an
+offline machine lacks. :class:`EndpointRoutingAdapter` sends such requests to LocalStack's
+own address while keeping the URL's Host header; :func:`curl_command` does the same for curl.
+Hosts of real AWS URLs are left alone, so the same code works against AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+log = logging.getLogger(__name__)
+
+LOCAL_ONLY_SUFFIXES = (".localstack.cloud", ".localhost")
+"""Host suffixes that name LocalStack itself (LOCALSTACK_HOST); everything else goes out unchanged."""
+
+
+class FunctionUrlError(RuntimeError):
+    """The Function URL did not answer as expected within the allowed attempts."""
+
+
+def is_local_only_host(host: str | None) -> bool:
+    return bool(host) and any(host.lower().rstrip(".").endswith(suffix) for suffix in LOCAL_ONLY_SUFFIXES)
+
+
+def _default_port(scheme: str) -> int:
+    return 443 if scheme == "https" else 80
+
+
+def routed_url(url: str, endpoint: str) -> tuple[str, str | None]:
+    """``(url to connect to, Host header to send)``; the Host header is None when no routing is needed."""
+    parts = urlsplit(url)
+    if not is_local_only_host(parts.hostname):
+        return url, None
+    target = urlsplit(endpoint)
+    if not target.hostname:
+        raise ValueError(f"endpoint {endpoint!r} has no host; expected e.g. http://127.0.0.1:4566")
+    return urlunsplit((parts.scheme, target.netloc, parts.path or "/", parts.query, parts.fragment)), parts.netloc
+
+
+class EndpointRoutingAdapter(HTTPAdapter):
+    """Transport adapter sending LocalStack-only hosts to ``endpoint``, Host header preserved."""
+
+    def __init__(self, endpoint: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.endpoint = endpoint
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        url, host_header = routed_url(request.url or "", self.endpoint)
+        if host_header is not None:
+            log.debug("routing %s via %s (Host: %s)", request.url, url, host_header)
+            request.url = url
+            request.headers["Host"] = host_header
+        return super().send(request, **kwargs)
+
+
+def function_url_session(endpoint: str) -> requests.Session:
+    """A requests Session that can reach LocalStack Function URLs offline."""
+    session = requests.Session()
+    adapter = EndpointRoutingAdapter(endpoint)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def post_json(session: requests.Session, url: str, payload: Any, timeout_s: float = 30.0) -> requests.Response:
+    """POST ``payload`` as JSON; Function URLs base64-encode bodies that are not declared JSON."""
+    return session.post(url, json=payload, timeout=timeout_s)
+
+
+def wait_for_status(
+    session: requests.Session,
+    url: str,
+    payload: Any,
+    expected_status: int = 200,
+    attempts: int = 30,
+    interval_s: float = 2.0,
+) -> requests.Response:
+    """POST until the URL answers ``expected_status`` (a new function may still be Pending).
+
+    Bounded by ``attempts``; raises :class:`FunctionUrlError` with the last answer otherwise.
+    """
+    last: str = "no answer"
+    for attempt in range(1, attempts + 1):
+        try:
+            response = post_json(session, url, payload)
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if response.status_code == expected_status:
+                return response
+            last = f"HTTP {response.status_code}: {response.text[:500]}"
+        log.info("attempt %d/%d on %s: %s", attempt, attempts, url, last)
+        if attempt < attempts:
+            time.sleep(interval_s)
+    raise FunctionUrlError(f"{url} did not answer HTTP {expected_status} after {attempts} attempts; last: {last}")
+
+
+def curl_command(url: str, endpoint: str, payload: Mapping[str, Any] | None = None) -> list[str]:
+    """A curl command line that reaches ``url`` on this machine (``--connect-to`` for LocalStack-only hosts)."""
+    argv = ["curl", "-sS"]
+    parts = urlsplit(url)
+    if is_local_only_host(parts.hostname):
+        target = urlsplit(endpoint)
+        url_port = parts.port or _default_port(parts.scheme)
+        target_port = target.port or _default_port(target.scheme)
+        # --connect-to keeps the URL (and so the Host header) but opens the socket to LocalStack;
+        # unlike --resolve it also works when LocalStack's port differs from the URL's.
+        argv += ["--connect-to", f"{parts.hostname}:{url_port}:{target.hostname}:{target_port}"]
+    if payload is not None:
+        argv += ["-H", "Content-Type: application/json", "-d", json.dumps(payload, separators=(",", ":"))]
+    argv.append(url)
+    return argv
+
+
+def curl_command_line(url: str, endpoint: str, payload: Mapping[str, Any] | None = None) -> str:
+    return shlex.join(curl_command(url, endpoint, payload))
