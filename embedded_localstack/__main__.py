@@ -1,0 +1,5 @@
+import sys
+
+from embedded_localstack.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Map a Lambda runtime name (``python3.11``) to a real Python interpreter on the host.
+
+Standard library only. The result is the *base* interpreter binary: a pyenv shim costs a shell and a
+``pyenv`` lookup on every process start, and a virtualenv's python would carry the venv's identity; both
+are resolved once by asking the candidate for ``sys._base_executable``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PYTHON_RUNTIME = re.compile(r"^python(?P<major>3)\.(?P<minor>\d+)$")
+PROBE_TIMEOUT_S = 15.0
+PROBE_SCRIPT = (
+    "import json, sys; print(json.dumps({'version': list(sys.version_info[:2]),"
+    " 'base': getattr(sys, '_base_executable', '') or sys.executable}))"
+)
+
+
+class InterpreterError(Exception):
+    """The runtime is not supported or no matching interpreter exists on this host."""
+
+
+def override_variable(runtime: str) -> str:
+    """Environment variable that names the interpreter for ``runtime``, e.g. EMBEDDED_LAMBDA_PYTHON3_11."""
+    return "EMBEDDED_LAMBDA_" + re.sub(r"[^A-Z0-9]", "_", runtime.upper())
+
+
+class InterpreterResolver:
+    """Resolves and caches runtime → interpreter; one instance per LocalStack process."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        self._resolved: dict[str, Path] = {}
+
+    def resolve(self, runtime: str | None) -> Path:
+        if runtime in self._resolved:
+            return self._resolved[runtime]
+        match = PYTHON_RUNTIME.match(runtime or "")
+        if not match:
+            raise InterpreterError(
+                f"runtime {runtime!r} is not supported by the local-process Lambda executor "
+                "(it runs python3.x functions only; use LocalStack in Docker for other runtimes)"
+            )
+        wanted = (int(match["major"]), int(match["minor"]))
+        candidate = self._candidate(runtime)
+        interpreter = self._probe(runtime, candidate, wanted)
+        log.info("runtime %s -> %s", runtime, interpreter)
+        self._resolved[runtime] = interpreter
+        return interpreter
+
+    def _candidate(self, runtime: str) -> str:
+        variable = override_variable(runtime)
+        if explicit := self._environ.get(variable):
+            return explicit
+        found = shutil.which(runtime, path=self._environ.get("PATH", os.defpath))
+        if not found:
+            raise InterpreterError(
+                f"runtime {runtime} needs a Python {runtime[6:]} interpreter on the host, but '{runtime}' is not "
+                f"on PATH; install it or set {variable}=/path/to/{runtime} before starting the embedded LocalStack"
+            )
+        return found
+
+    def _probe(self, runtime: str, candidate: str, wanted: tuple[int, int]) -> Path:
+        variable = override_variable(runtime)
+        try:
+            completed = subprocess.run(
+                [candidate, "-I", "-S", "-c", PROBE_SCRIPT],
+                capture_output=True,
+                text=True,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+                env={"PATH": self._environ.get("PATH", os.defpath), "HOME": self._environ.get("HOME", "/")},
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise InterpreterError(
+                f"runtime {runtime}: interpreter {candidate} cannot be run ({error}); set {variable} to a working "
+                f"Python {wanted[0]}.{wanted[1]}"
+            ) from error
+        if completed.returncode != 0:
+            detail = (completed.stderr or completed.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise InterpreterError(
+                f"runtime {runtime}: interpreter {candidate} failed (exit {completed.returncode}: {detail[0]}); "
+                f"set {variable} to a working Python {wanted[0]}.{wanted[1]}"
+            )
+        facts = json.loads(completed.stdout)
+        found = tuple(facts["version"])
+        if found != wanted:
+            raise InterpreterError(
+                f"runtime {runtime}: {candidate} is Python {found[0]}.{found[1]}, not {wanted[0]}.{wanted[1]}"
+            )
+        return Path(facts["base"])

@@ -1,0 +1,344 @@
+"""Start, find and stop the embedded LocalStack (a host process, no Docker).
+
+Standard library + requests only; never imports localstack (that lives in .venv-localstack). LocalStack runs
+as ``<python> -m embedded_localstack.localstack_process`` in its own session (process group = its PID), with
+data, temp dir, log file and PID file under the state dir. Function processes run in their own process groups
+below it; ``stop`` collects the whole process tree before signalling so nothing survives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import errno
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR_VARIABLE = "EMBEDDED_LOCALSTACK_STATE_DIR"
+DEFAULT_SERVICES = ("iam", "lambda", "sts", "logs")
+PROCESS_MODULE = "embedded_localstack.localstack_process"
+PID_FILE = "localstack.pid"
+LOG_FILE = "localstack.log"
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+HEALTH_POLL_S = 0.25
+STOP_GRACE_S = 15.0
+KILL_WAIT_S = 5.0
+PORT_FREE_WAIT_S = 5.0
+
+
+class EmbeddedLocalStackError(RuntimeError):
+    """Starting or stopping the embedded LocalStack failed; the message says why and where to look."""
+
+
+def default_state_dir() -> Path:
+    override = os.environ.get(STATE_DIR_VARIABLE)
+    return Path(override) if override else REPO_ROOT / ".state" / "localstack"
+
+
+def default_python() -> Path:
+    return REPO_ROOT / ".venv-localstack" / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class EmbeddedSettings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    state_dir: Path = field(default_factory=default_state_dir)
+    python: Path = field(default_factory=default_python)
+    services: tuple[str, ...] = DEFAULT_SERVICES
+    startup_timeout_s: float = 90.0
+
+    def __post_init__(self) -> None:
+        if self.host not in LOOPBACK_HOSTS and not self.host.startswith("127."):
+            raise ValueError(f"embedded LocalStack listens on loopback only; host {self.host!r} is not loopback")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be 1-65535, got {self.port}")
+        object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
+        object.__setattr__(self, "python", Path(self.python))
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.state_dir / PID_FILE
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / LOG_FILE
+
+
+@dataclass
+class EmbeddedLocalStack:
+    endpoint: str
+    pid: int | None
+    owned: bool
+    settings: EmbeddedSettings = dataclasses.field(repr=False)
+
+    def stop(self) -> None:
+        """Stop LocalStack if this handle started it; a reused instance belongs to someone else."""
+        if self.owned:
+            stop(self.settings)
+
+
+# -- health ----------------------------------------------------------------------------------------------------
+def is_healthy(endpoint: str, timeout_s: float = 2.0) -> bool:
+    """True if a LocalStack answers ``/_localstack/health`` at ``endpoint``."""
+    with requests.Session() as session:
+        session.trust_env = False  # a proxy from the environment must not answer for loopback
+        try:
+            response = session.get(f"{endpoint}/_localstack/health", timeout=timeout_s)
+            return response.ok and isinstance(response.json().get("services"), dict)
+        except (requests.RequestException, ValueError):
+            return False
+
+
+# -- processes -------------------------------------------------------------------------------------------------
+def _read_cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie has ended; it only waits for its parent
+
+
+def _is_our_localstack(pid: int) -> bool:
+    """Guards against PID reuse: the PID must still run our LocalStack entry module."""
+    return _is_alive(pid) and PROCESS_MODULE in _read_cmdline(pid)
+
+
+def _parent_map() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return parents
+
+
+def process_tree(root_pid: int) -> set[int]:
+    """``root_pid`` and all its descendants (function processes, anything a handler started)."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in _parent_map().items():
+        children.setdefault(parent, []).append(pid)
+    tree, pending = set(), [root_pid]
+    while pending:
+        pid = pending.pop()
+        if pid not in tree:
+            tree.add(pid)
+            pending.extend(children.get(pid, []))
+    return {pid for pid in tree if _is_alive(pid)}
+
+
+def process_group_members(pgid: int) -> set[int]:
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid and _is_alive(
+                    int(entry.name)
+                ):
+                    members.add(int(entry.name))
+    return members
+
+
+def _signal_groups(pids: set[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(os.getpgid(pid), sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def _wait_until_gone(pids: set[int], timeout_s: float) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    alive = {pid for pid in pids if _is_alive(pid)}
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = {pid for pid in alive if _is_alive(pid)}
+    return alive
+
+
+def port_is_free(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+# -- PID file --------------------------------------------------------------------------------------------------
+def _read_pid_file(settings: EmbeddedSettings) -> dict | None:
+    try:
+        return json.loads(settings.pid_file.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        log.warning("unreadable PID file %s; treating it as stale", settings.pid_file)
+        return {}
+
+
+def running_pid(settings: EmbeddedSettings) -> int | None:
+    """PID of the LocalStack recorded in the PID file, or None (a stale PID file is removed)."""
+    record = _read_pid_file(settings)
+    if record is None:
+        return None
+    pid = record.get("pid")
+    if isinstance(pid, int) and _is_our_localstack(pid):
+        return pid
+    log.info("removing stale PID file %s (pid %s is not running LocalStack)", settings.pid_file, pid)
+    settings.pid_file.unlink(missing_ok=True)
+    return None
+
+
+# -- start / stop ----------------------------------------------------------------------------------------------
+def localstack_environment(settings: EmbeddedSettings) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.update(
+        {
+            # LocalStack's in-container check is true on these hosts; without this it ignores FILESYSTEM_ROOT.
+            "OVERRIDE_IN_DOCKER": "0",
+            "FILESYSTEM_ROOT": str(settings.state_dir / "filesystem"),
+            "TMPDIR": str(settings.state_dir / "tmp"),
+            "SERVICES": ",".join(settings.services),
+            "GATEWAY_LISTEN": f"{settings.host}:{settings.port}",
+            "GATEWAY_SERVER": "twisted",  # the server whose bind loopback.py fixes
+            "LOCALSTACK_HOST": f"localhost.localstack.cloud:{settings.port}",
+            "LAMBDA_RUNTIME_EXECUTOR": "local-process",
+            "DNS_ADDRESS": "0",  # no DNS server: it would listen on 0.0.0.0:53
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "DISABLE_EVENTS": "1",
+            "PERSISTENCE": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return environment
+
+
+def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
+    """Reuse a healthy LocalStack at the endpoint, or start one in the background and wait until healthy."""
+    settings = settings or EmbeddedSettings()
+    if is_healthy(settings.endpoint):
+        pid = running_pid(settings)
+        log.info("reusing the LocalStack already healthy at %s", settings.endpoint)
+        return EmbeddedLocalStack(settings.endpoint, pid, owned=False, settings=settings)
+
+    pid = running_pid(settings)
+    if pid is not None:
+        # Ours but not healthy (still starting, or hung): wait for it rather than starting a second one.
+        _wait_until_healthy(settings, pid, subprocess_handle=None)
+        return EmbeddedLocalStack(settings.endpoint, pid, owned=False, settings=settings)
+
+    if not port_is_free(settings.host, settings.port):
+        raise EmbeddedLocalStackError(
+            f"port {settings.port} on {settings.host} is in use by something that is not a healthy LocalStack; "
+            "free it or choose another port (--port)"
+        )
+    if not settings.python.exists():
+        raise EmbeddedLocalStackError(
+            f"LocalStack's interpreter {settings.python} does not exist; run `make venv` to create .venv-localstack"
+        )
+    for directory in (settings.state_dir, settings.state_dir / "filesystem", settings.state_dir / "tmp"):
+        directory.mkdir(parents=True, exist_ok=True)
+
+    with settings.log_file.open("ab") as log_output:
+        log_output.write(f"\n==== embedded LocalStack start {time.strftime('%Y-%m-%dT%H:%M:%S')} ====\n".encode())
+        log_output.flush()
+        process = subprocess.Popen(
+            [str(settings.python), "-m", PROCESS_MODULE],
+            env=localstack_environment(settings),
+            cwd=settings.state_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log_output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: stop() can signal the whole tree
+        )
+    settings.pid_file.write_text(json.dumps({"pid": process.pid, "endpoint": settings.endpoint}) + "\n")
+    log.info("started LocalStack pid %s at %s (log %s)", process.pid, settings.endpoint, settings.log_file)
+    try:
+        _wait_until_healthy(settings, process.pid, subprocess_handle=process)
+    except EmbeddedLocalStackError:
+        stop(settings)
+        raise
+    return EmbeddedLocalStack(settings.endpoint, process.pid, owned=True, settings=settings)
+
+
+def _wait_until_healthy(settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen | None) -> None:
+    deadline = time.monotonic() + settings.startup_timeout_s
+    while time.monotonic() < deadline:
+        if is_healthy(settings.endpoint, timeout_s=1.0):
+            return
+        exited = subprocess_handle.poll() is not None if subprocess_handle else not _is_alive(pid)
+        if exited:
+            raise EmbeddedLocalStackError(
+                f"LocalStack (pid {pid}) exited during start-up; see {settings.log_file}:\n{_log_tail(settings)}"
+            )
+        time.sleep(HEALTH_POLL_S)
+    raise EmbeddedLocalStackError(
+        f"LocalStack (pid {pid}) was not healthy at {settings.endpoint} after {settings.startup_timeout_s:.0f} s; "
+        f"see {settings.log_file}:\n{_log_tail(settings)}"
+    )
+
+
+def _log_tail(settings: EmbeddedSettings, lines: int = 15) -> str:
+    try:
+        return "\n".join(settings.log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop(settings: EmbeddedSettings | None = None) -> bool:
+    """Stop the LocalStack of the PID file and every process below it; True if one was running."""
+    settings = settings or EmbeddedSettings()
+    pid = running_pid(settings)
+    if pid is None:
+        return False
+    # Collect the tree first: once LocalStack is gone, its function processes are re-parented to init.
+    tree = process_tree(pid) | process_group_members(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)  # LocalStack shuts its services and environments down on SIGTERM
+    leftover = _wait_until_gone({pid}, STOP_GRACE_S)
+    tree |= process_tree(pid) if leftover else set()
+    survivors = {p for p in tree if _is_alive(p)} | process_group_members(pid)
+    if survivors:
+        log.info("killing %d process(es) left after SIGTERM: %s", len(survivors), sorted(survivors))
+        _signal_groups(survivors, signal.SIGKILL)
+        survivors = _wait_until_gone(survivors, KILL_WAIT_S)
+    settings.pid_file.unlink(missing_ok=True)
+    if survivors:
+        raise EmbeddedLocalStackError(f"processes {sorted(survivors)} survived SIGKILL")
+    deadline = time.monotonic() + PORT_FREE_WAIT_S
+    while not port_is_free(settings.host, settings.port):
+        if time.monotonic() > deadline:
+            raise EmbeddedLocalStackError(f"port {settings.port} is still in use after stopping LocalStack")
+        time.sleep(0.1)
+    return True
