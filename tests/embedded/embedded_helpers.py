@@ -1,0 +1,98 @@
+"""Helpers shared by the embedded tests (zips, process checks, invoking); fixtures live in conftest.py."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embedded_localstack.launcher import (
+    EmbeddedSettings,
+    port_is_free,
+    process_group_members,
+    process_tree,
+    stop,
+)
+
+REGION = "us-east-1"
+ROLE_ARN = "arn:aws:iam::000000000000:role/embedded-test-role"
+MISSING_PYTHON = "/nonexistent/bin/python3.12"
+"""The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def build_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in files.items():
+            archive.writestr(name, source)
+    return buffer.getvalue()
+
+
+def processes_using_endpoint(port: int) -> set[int]:
+    """Processes whose environment points at a LocalStack on ``port`` (function processes, even orphans)."""
+    marker = f"LOCALSTACK_RUNTIME_ENDPOINT=http://127.0.0.1:{port}/".encode()
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "environ").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
+    """Polls ``condition`` a bounded number of times; True as soon as it holds."""
+    for _ in range(max(1, int(timeout_s / interval_s))):
+        if condition():
+            return True
+        time.sleep(interval_s)
+    return condition()
+
+
+def stop_and_check_nothing_left(settings: EmbeddedSettings, pid: int) -> None:
+    tree = process_tree(pid) | processes_using_endpoint(settings.port)
+    assert stop(settings) is True
+    left = {p for p in tree | process_group_members(pid) | processes_using_endpoint(settings.port) if alive(p)}
+    assert not left, f"processes left after stop: {sorted(left)}"
+    assert port_is_free(settings.host, settings.port), f"port {settings.port} still in use after stop"
+    assert not settings.pid_file.exists()
+
+
+@dataclass(frozen=True)
+class Invocation:
+    payload: Any
+    function_error: str | None
+    request_id: str
+    log_tail: str
+
+
+def invoke(aws: Any, name: str, event: Any) -> Invocation:
+    response = aws.lambda_.invoke(FunctionName=name, Payload=json.dumps(event).encode(), LogType="Tail")
+    return Invocation(
+        payload=json.loads(response["Payload"].read() or b"null"),
+        function_error=response.get("FunctionError"),
+        request_id=response["ResponseMetadata"]["RequestId"],
+        log_tail=base64.b64decode(response.get("LogResult", "")).decode(errors="replace"),
+    )

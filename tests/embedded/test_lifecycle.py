@@ -1,0 +1,178 @@
+"""start / reuse / stop / stale PID file / crash recovery of the embedded LocalStack, with real processes.
+
+Each test that needs a LocalStack starts its own on a fresh free port and state dir (not the session's).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+
+import boto3
+import pytest
+from embedded_helpers import (
+    REGION,
+    ROLE_ARN,
+    alive,
+    build_zip,
+    free_port,
+    processes_using_endpoint,
+    stop_and_check_nothing_left,
+    wait_until,
+)
+
+from embedded_localstack.launcher import (
+    EmbeddedLocalStackError,
+    EmbeddedSettings,
+    is_healthy,
+    port_is_free,
+    running_pid,
+    start,
+    stop,
+)
+
+pytestmark = pytest.mark.embedded
+
+
+def test_settings_defaults_and_validation(tmp_path, monkeypatch):
+    monkeypatch.delenv("EMBEDDED_LOCALSTACK_STATE_DIR", raising=False)
+    settings = EmbeddedSettings()
+    assert settings.endpoint == "http://127.0.0.1:4566"
+    assert settings.state_dir.parts[-2:] == (".state", "localstack")
+    monkeypatch.setenv("EMBEDDED_LOCALSTACK_STATE_DIR", str(tmp_path / "elsewhere"))
+    assert EmbeddedSettings().state_dir == tmp_path / "elsewhere"
+    with pytest.raises(ValueError, match="loopback only"):
+        EmbeddedSettings(host="0.0.0.0")
+    with pytest.raises(ValueError, match="port"):
+        EmbeddedSettings(port=70000)
+
+
+def test_start_reuse_stop_leaves_nothing(tmp_path):
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls")
+    instance = start(settings)
+    try:
+        assert instance.owned and instance.pid is not None
+        assert instance.endpoint == settings.endpoint
+        assert is_healthy(settings.endpoint)
+        assert running_pid(settings) == instance.pid
+        assert settings.log_file.is_file()
+
+        again = start(settings)
+        assert not again.owned, "a healthy LocalStack is reused, not started twice"
+        assert again.pid == instance.pid
+        again.stop()  # not owned: must not stop it
+        assert is_healthy(settings.endpoint)
+    except BaseException:
+        stop(settings)
+        raise
+    stop_and_check_nothing_left(settings, instance.pid)
+    assert not is_healthy(settings.endpoint)
+    assert stop(settings) is False, "stopping twice is a no-op"
+
+
+def test_stale_pid_file_is_detected(tmp_path):
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls")
+    settings.state_dir.mkdir(parents=True)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    settings.pid_file.write_text(json.dumps({"pid": int(finished.stdout)}))
+    assert running_pid(settings) is None
+    assert not settings.pid_file.exists(), "the stale PID file is removed"
+    settings.pid_file.write_text(json.dumps({"pid": os.getpid()}))  # alive, but not LocalStack
+    assert stop(settings) is False
+    assert not settings.pid_file.exists()
+
+
+def test_port_taken_by_something_else_is_a_clear_error(tmp_path):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        settings = EmbeddedSettings(port=squatter.getsockname()[1], state_dir=tmp_path / "ls")
+        with pytest.raises(EmbeddedLocalStackError, match="in use"):
+            start(settings)
+
+
+def test_missing_localstack_interpreter_is_a_clear_error(tmp_path):
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls", python=tmp_path / "no" / "python")
+    with pytest.raises(EmbeddedLocalStackError, match="make venv"):
+        start(settings)
+
+
+def test_failed_start_points_at_the_log(tmp_path):
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'simulated start-up failure'\nexit 3\n")
+    broken.chmod(0o755)
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls", python=broken)
+    with pytest.raises(EmbeddedLocalStackError, match="exited during start-up") as failure:
+        start(settings)
+    assert str(settings.log_file) in str(failure.value)
+    assert "simulated start-up failure" in str(failure.value)
+    assert not settings.pid_file.exists()
+
+
+def test_cli_start_status_stop(tmp_path):
+    port = free_port()
+    args = ["--port", str(port), "--state-dir", str(tmp_path / "ls")]
+
+    def cli(command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "embedded_localstack", command, *args],
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+
+    try:
+        started = cli("start")
+        assert started.returncode == 0, started.stderr
+        assert started.stdout.strip() == f"http://127.0.0.1:{port}"
+        assert cli("status").returncode == 0
+    finally:
+        stopped = cli("stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert cli("status").returncode == 1
+    assert port_is_free("127.0.0.1", port)
+    bad = subprocess.run(
+        [sys.executable, "-m", "embedded_localstack", "start", "--host", "0.0.0.0"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "loopback only" in bad.stderr
+
+
+def test_crashed_localstack_leaves_no_function_process(tmp_path):
+    """After a SIGKILL of LocalStack, warm function processes end by themselves and the PID file is stale."""
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls", services=("lambda", "sts", "logs", "iam"))
+    instance = start(settings)
+    try:
+        client = boto3.client(
+            "lambda",
+            endpoint_url=instance.endpoint,
+            region_name=REGION,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        name = f"crash-{uuid.uuid4().hex[:8]}"
+        code = "import os\ndef lambda_handler(e, c):\n    return os.getpid()\n"
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE_ARN,
+            Handler="lambda_function.lambda_handler",
+            Code={"ZipFile": build_zip({"lambda_function.py": code})},
+        )
+        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        function_pid = json.loads(client.invoke(FunctionName=name)["Payload"].read())
+        assert alive(function_pid)
+    except BaseException:
+        stop(settings)
+        raise
+    os.kill(instance.pid, signal.SIGKILL)
+    assert wait_until(lambda: not alive(function_pid), timeout_s=10), "orphaned function process kept running"
+    assert wait_until(lambda: not alive(instance.pid), timeout_s=5)
+    assert stop(settings) is False, "the PID file of a crashed LocalStack is stale"
+    assert not processes_using_endpoint(settings.port)
+    assert wait_until(lambda: port_is_free(settings.host, settings.port), timeout_s=5)
