@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.localstack import DiscoveryOptions, LocalStackLease, LocalStackUnavailableError, Mode, acquire
 from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT
 from lambda_url_harness.timing import PhaseTimer
@@ -81,7 +81,7 @@ def localstack_endpoint(localstack: LocalStackLease) -> str:
 @pytest.fixture(scope="session")
 def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
     """``aws_client("lambda")``: a boto3 client for LocalStack with test credentials."""
-    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=DEFAULT_REGION)
+    session = localstack_session(DEFAULT_REGION)
 
     def make(service: str) -> Any:
         return session.client(service, endpoint_url=localstack_endpoint)

@@ -62,6 +62,9 @@ class EndpointRoutingAdapter(HTTPAdapter):
             log.debug("routing %s via %s (Host: %s)", request.url, url, host_header)
             request.url = url
             request.headers["Host"] = host_header
+            # A proxy from the environment would resolve the original host (or refuse
+            # loopback); routed requests go straight to LocalStack.
+            kwargs["proxies"] = {}
         return super().send(request, **kwargs)
 
 

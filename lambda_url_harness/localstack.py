@@ -90,10 +90,12 @@ class DiscoveryOptions:
 
 def health(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
     """LocalStack's health document, or None when nothing (or not LocalStack) answers."""
-    try:
-        response = requests.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
-    except requests.RequestException:
-        return None
+    with requests.Session() as session:
+        session.trust_env = False  # an environment proxy must not answer for LocalStack
+        try:
+            response = session.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
+        except requests.RequestException:
+            return None
     if response.status_code != 200:
         return None
     try:
