@@ -1,5 +1,5 @@
 variable "function_name" {
-  description = "Name of the Lambda function; also names its log group (/aws/lambda/<name>) and IAM role (<name>-role)."
+  description = "Name of the Lambda function; also names its log group (/aws/lambda/NAME) and IAM role (NAME-role)."
   type        = string
   default     = "square"
 
@@ -21,13 +21,13 @@ variable "runtime" {
 }
 
 variable "handler" {
-  description = "Entry point as <module>.<function>; the module must exist in lambda/."
+  description = "Entry point as MODULE.FUNCTION; the module file must exist in lambda/."
   type        = string
   default     = "lambda_function_square.lambda_handler"
 
   validation {
     condition     = length(var.handler) <= 128 && can(regex("^[A-Za-z0-9_./-]+\\.[A-Za-z_][A-Za-z0-9_]*$", var.handler))
-    error_message = "handler must look like <module>.<function> (e.g. lambda_function_square.lambda_handler), at most 128 characters."
+    error_message = "handler must look like MODULE.FUNCTION (e.g. lambda_function_square.lambda_handler), at most 128 characters."
   }
 }
 
