@@ -41,6 +41,6 @@ class PhaseTimer:
     def summary(self) -> str:
         """One line per phase, in the order they ran."""
         return "\n".join(
-            f"{record.label or "-":<28} {record.phase:<12} {record.seconds:7.1f} s{'' if record.ok else '  FAILED'}"
+            f"{record.label or '-':<28} {record.phase:<12} {record.seconds:7.1f} s{'' if record.ok else '  FAILED'}"
             for record in self.records
         )
