@@ -236,7 +236,7 @@ def test_twenty_concurrent_invokes_get_their_own_environments(aws, deploy_functi
     code = """
 import os, time
 def lambda_handler(event, context):
-    time.sleep(1.0)  # keeps all twenty in flight together
+    time.sleep(2.0)  # keeps the twenty in flight together
     return {"result": event["number"] ** 2, "pid": os.getpid()}
 """
     name = deploy_function({"lambda_function.py": code}, timeout=60)
@@ -245,7 +245,8 @@ def lambda_handler(event, context):
     assert [r.function_error for r in results] == [None] * 20
     assert [r.payload["result"] for r in results] == [n * n for n in range(20)]
     pids = {r.payload["pid"] for r in results}
-    assert len(pids) > 1, "concurrent invocations must not queue on one environment"
+    # 20 here when measured; a slow start of the last environments may let one reuse a freed one
+    assert len(pids) >= 15, f"concurrent invocations must get their own environments, got {len(pids)}"
 
 
 def test_function_url_through_the_gateway(aws, deploy_function, embedded):
