@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import math
+import urllib.parse
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -138,6 +139,14 @@ def test_url_base64_body_is_decoded() -> None:
 def test_url_curl_d_without_json_header_is_accepted() -> None:
     # curl -d '{"number": 6}' labels JSON as a form; AWS/LocalStack base64-encode it.
     event = url_event(body='{"number": 6}', content_type="application/x-www-form-urlencoded", base64_encoded=True)
+    assert call_url(event) == (200, {"result": 36})
+
+
+def test_url_curl_d_without_json_header_as_localstack_re_encodes_it() -> None:
+    # LocalStack parses the "form" and re-encodes it before building the event.
+    body = urllib.parse.urlencode({'{"number": 6}': ""})
+    assert body == "%7B%22number%22%3A+6%7D="
+    event = url_event(body=body, content_type="application/x-www-form-urlencoded", base64_encoded=True)
     assert call_url(event) == (200, {"result": 36})
 
 
