@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from lambda_url_harness.deployment import SMOKE_PAYLOAD, Deployment
 from lambda_url_harness.function_url import curl_command_line
+from lambda_url_harness.inventory import leftovers
 from lambda_url_harness.localstack import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV_VARS,
@@ -158,8 +159,10 @@ def destroy(
                     "LocalStack's data is gone for good."
                 )
             clear_stale_override(root)
+            outputs = probe.tflocal.outputs()
             out(f"==> tflocal destroy in the repo root against {endpoint}")
             probe.destroy()
+            _check_nothing_left(endpoint, outputs, out)
         else:
             out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
         if record and record.started_by_deploy:
@@ -170,6 +173,18 @@ def destroy(
         (state_dir / RECORD_NAME).unlink(missing_ok=True)
     if timer.records:
         out("phase timings:\n" + timer.summary())
+
+
+def _check_nothing_left(endpoint: str, outputs: dict[str, Any], out: Printer) -> None:
+    """Ask LocalStack itself (boto3) whether anything of the deployment survived the destroy."""
+    names = ("function_name", "role_name", "log_group_name")
+    if not all(outputs.get(name) for name in names):
+        out("==> (outputs incomplete; skipped the leftover check)")
+        return
+    found = leftovers(endpoint, **{name: str(outputs[name]) for name in names})
+    if found:
+        raise DeployError("destroy finished but these still exist: " + ", ".join(found))
+    out("==> checked with boto3: no function, URL, role, policy or log group left")
 
 
 def _endpoint_without_record(env: dict[str, str]) -> str:
