@@ -71,6 +71,10 @@ def localstack(request: pytest.FixtureRequest, phase_timer: PhaseTimer) -> Itera
         yield lease
     finally:
         lease.stop()
+        if request.session.testsfailed:
+            log.warning("kept the LocalStack state dir for its log: %s", lease.scratch_dir)
+        else:
+            lease.discard_scratch()
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,8 @@ class LocalStackLease:
     owned: bool
     detail: str = ""
     """e.g. the docker container id or the embedded pid; recorded by ``deploy`` for ``destroy``."""
+    scratch_dir: Path | None = None
+    """A private state dir (data, log) of a LocalStack we started; see :meth:`discard_scratch`."""
     _stopper: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
@@ -67,6 +69,11 @@ class LocalStackLease:
         stopper, self._stopper = self._stopper, None  # idempotent: finalizers may run twice
         log.info("stopping the %s LocalStack at %s", self.source, self.endpoint)
         stopper()
+
+    def discard_scratch(self) -> None:
+        """Delete the private state dir (call after ``stop()``; keep it when its log is needed)."""
+        if self.scratch_dir is not None:
+            shutil.rmtree(self.scratch_dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -246,17 +253,13 @@ def try_embedded(options: DiscoveryOptions) -> StepResult:
     except EmbeddedLocalStackError as exc:
         return f"the embedded LocalStack failed to start: {exc}"
 
-    def stop_and_clean() -> None:
-        instance.stop()
-        if throwaway_state is not None:
-            shutil.rmtree(throwaway_state, ignore_errors=True)
-
     return LocalStackLease(
         endpoint=instance.endpoint,
         source="embedded",
         owned=bool(instance.owned),
         detail=str(instance.pid or ""),
-        _stopper=stop_and_clean,
+        scratch_dir=throwaway_state,
+        _stopper=instance.stop,
     )
 
 
