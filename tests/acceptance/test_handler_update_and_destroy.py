@@ -23,7 +23,7 @@ EDIT = """
 _contract_handler = lambda_handler
 
 
-def lambda_handler(event, context):  # edited by tests/acceptance/test_lifecycle.py
+def lambda_handler(event, context):  # edited by tests/acceptance/test_handler_update_and_destroy.py
     response = _contract_handler(event, context)
     if isinstance(response, dict) and isinstance(response.get("body"), str):
         body = json.loads(response["body"])
