@@ -30,8 +30,10 @@ limit for int<->str conversion (sys.get_int_max_str_digits), so the exact result
 be serialised to JSON, and squaring stays far below a millisecond."""
 
 _INTEGER_LIMIT = 10**MAX_INPUT_DIGITS
-_INTEGER_TEXT = re.compile(r"[+-]?\d+")
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# re.ASCII: \d would otherwise match any Unicode digit (U+0666, fullwidth U+FF16), which int()
+# and float() then accept; JSON numbers are ASCII-only, and query/form fields follow suit.
+_INTEGER_TEXT = re.compile(r"[+-]?\d+", re.ASCII)
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _ALLOWED_METHODS = ("GET", "POST")
 _JSON_HEADERS = {"content-type": "application/json"}
 _USAGE = 'send {"number": <number>}, e.g. {"number": 6}'
@@ -86,6 +88,12 @@ def square(value: Number) -> Number:
 # --------------------------------------------------------------------------- parsing
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """Client text quoted for an error message: repr (so NULs and newlines stay visible and
+    the log line stays one line) and cut short (so a huge value is not echoed back)."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 def _reject_constant(name: str) -> float:
     # json accepts NaN/Infinity/-Infinity by default; they are not JSON and not squarable.
     raise BadRequest(f"'{name}' is not a valid JSON number")
@@ -106,14 +114,26 @@ def _parse_json_float(text: str) -> float:
     return value
 
 
+def _object_without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of repeated keys silently; {"number": 2, "number": 3} is ambiguous
+    # (a proxy or WAF may read the first), so it is an error like a repeated form field.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        duplicate = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise BadRequest(f"request body repeats the key {_shown(duplicate)}; give each key once")
+    return document
+
+
 def parse_json(text: str) -> Any:
-    """Strict JSON: no NaN/Infinity, bounded integers, finite floats."""
+    """Strict JSON: no NaN/Infinity, bounded integers, finite floats, no repeated keys."""
     try:
         return json.loads(
             text,
             parse_constant=_reject_constant,
             parse_int=_parse_json_integer,
             parse_float=_parse_json_float,
+            object_pairs_hook=_object_without_duplicate_keys,
         )
     except RecursionError:
         raise BadRequest("request body is nested too deeply") from None
@@ -128,8 +148,7 @@ def parse_number_text(text: str) -> Number:
         return _parse_json_integer(stripped.lstrip("+"))
     if _DECIMAL_TEXT.fullmatch(stripped):
         return _parse_json_float(stripped)
-    shown = stripped if len(stripped) <= 40 else stripped[:40] + "..."
-    raise BadRequest(f"'number' must be a decimal number, got {shown!r}")
+    raise BadRequest(f"'number' must be a decimal number, got {_shown(stripped)}")
 
 
 def number_from_document(document: Any) -> Number:
@@ -254,7 +273,8 @@ def handle_http(event: dict[str, Any]) -> tuple[dict, str]:
     """Response for a Function URL event, and a short outcome for the log line."""
     method = str(event["requestContext"]["http"].get("method", "")).upper()
     if method not in _ALLOWED_METHODS:
-        message = f"method {method or '<none>'} is not allowed; use POST with a JSON body or GET ?number=<n>"
+        shown = _shown(method, 20) if method else "<none>"
+        message = f"method {shown} is not allowed; use POST with a JSON body or GET ?number=<n>"
         return _http_response(405, {"error": message}, {"allow": ", ".join(_ALLOWED_METHODS)}), "405"
     try:
         number = number_from_query(event) if method == "GET" else number_from_body(event)
@@ -276,6 +296,8 @@ def lambda_handler(event: Any, context: Any) -> dict:
     started = time.perf_counter()
     if is_function_url_event(event):
         method = str(event["requestContext"]["http"].get("method", "?")).upper()
+        if not (method.isascii() and method.isalpha() and len(method) <= 20):
+            method = _shown(method, 20)  # a crafted method must not forge or split log lines
         response, outcome = handle_http(event)
     else:
         method = "INVOKE"

@@ -257,6 +257,41 @@ def test_url_other_methods_are_405(method: str) -> None:
     assert "not allowed" in json.loads(response["body"])["error"]
 
 
+@pytest.mark.parametrize("digits", ["\u0666", "\uff16", "\u0969", "6\u0666"])
+def test_url_non_ascii_digits_are_400(digits: str) -> None:
+    # int("\u0666") == 6 in Python; only ASCII digits are numbers here, as in JSON.
+    query = urllib.parse.urlencode({"number": digits})
+    for event in (
+        url_event("GET", query=query, content_type=None),
+        url_event(body=query, content_type="application/x-www-form-urlencoded"),
+    ):
+        status, payload = call_url(event)
+        assert status == 400
+        assert "must be a decimal number" in payload["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [('{"number": 2, "number": 3}', "'number'"), ('{"number": 6, "meta": {"a": 1, "a": 2}}', "'a'")],
+)
+def test_url_repeated_json_keys_are_400(body: str, key: str) -> None:
+    status, payload = call_url(url_event(body=body))
+    assert status == 400
+    assert payload["error"] == f"request body repeats the key {key}; give each key once"
+
+
+def test_url_crafted_method_is_neither_echoed_in_full_nor_splits_the_log_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    method = "X\nPOST 200 forged" + "Y" * 5000
+    response = handler.lambda_handler(url_event(method, body='{"number": 6}'), None)
+    assert response["statusCode"] == 405
+    assert len(json.loads(response["body"])["error"]) < 200
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert not lines[0].startswith("POST")
+
+
 def test_url_method_is_case_insensitive() -> None:
     assert call_url(url_event("post", body='{"number": 5}')) == (200, {"result": 25})
 
