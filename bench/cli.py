@@ -1,0 +1,217 @@
+"""``python -m bench``: start a private embedded LocalStack, measure, report, stop it (nothing left running)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import cycle, functions, http_load, machine, report
+from bench.loopback_server import loopback_server
+from bench.stats import latency_summary_ms, median
+from embedded_localstack.launcher import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
+from lambda_url_harness.localstack import free_port
+from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.timing import PhaseTimer
+
+log = logging.getLogger("bench")
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+START_TIMEOUT_S = 120.0
+CONCURRENCIES = (1, 4, 8)
+
+
+@dataclass
+class Samples:
+    """Raw samples (seconds), kept next to latest.json for the plot and for later analysis."""
+
+    python_floor: list[float] = field(default_factory=list)
+    warm: list[float] = field(default_factory=list)
+    loopback: list[float] = field(default_factory=list)
+    cold: list[float] = field(default_factory=list)
+    throughput: dict[str, dict[str, Any]] = field(default_factory=dict)
+    diagnostics: dict[str, float] = field(default_factory=dict)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--pairs", type=int, default=3, help="harness/bare apply+destroy pairs (>= 3 for the report)")
+    parser.add_argument("--warm-calls", type=int, default=1000, help="sequential keep-alive URL calls (>= 500)")
+    parser.add_argument("--cold-versions", type=int, default=8, help="fresh function versions to cold-start (>= 5)")
+    parser.add_argument("--python-floor-runs", type=int, default=30, help="interpreter starts for the python floor")
+    parser.add_argument("--throughput-seconds", type=float, default=10.0, help="duration per concurrency level")
+    parser.add_argument("--throughput-max-calls", type=int, default=20000, help="upper bound of calls per level")
+    parser.add_argument("--skip-terraform", action="store_true", help="latency only (terraform keys become null)")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for latest.json and the plot")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(message)s"
+    )
+    logging.getLogger("bench").setLevel(logging.INFO)
+    if args.warm_calls < 500 or args.cold_versions < 5 or (args.pairs < 3 and not args.skip_terraform):
+        print("error: the report needs --warm-calls >= 500, --cold-versions >= 5 and --pairs >= 3", file=sys.stderr)
+        return 2
+    began = time.perf_counter()
+    result, samples = run(args)
+    write_outputs(args.out, result, samples)
+    print(report.table(result))
+    print(f"\nwritten: {args.out / 'latest.json'}, {args.out / 'latency.png'}, {args.out / 'samples.json'}")
+    print(f"bench took {time.perf_counter() - began:.0f} s")
+    return 0
+
+
+@contextlib.contextmanager
+def private_localstack(run_dir: Path) -> Iterator[tuple[EmbeddedSettings, float]]:
+    """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does."""
+    settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack")
+    argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
+    argv += ["--state-dir", str(settings.state_dir)]
+    started = time.perf_counter()
+    try:
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+        ready_s = time.perf_counter() - started
+        if completed.returncode != 0:
+            raise RuntimeError(f"embedded LocalStack did not start: {completed.stderr.strip()}")
+        log.info("LocalStack healthy at %s after %.2f s", settings.endpoint, ready_s)
+        yield settings, ready_s
+    finally:
+        pid = running_pid(settings)
+        leftovers = process_tree(pid) if pid else set()
+        stop(settings)
+        alive = {p for p in leftovers if machine.is_running(p)}
+        if alive or not port_is_free(settings.host, settings.port):
+            log.error(
+                "after stop: processes %s alive, port %s free: %s",
+                sorted(alive),
+                settings.port,
+                port_is_free(settings.host, settings.port),
+            )
+        else:
+            log.info("LocalStack stopped; no process left, port %s free", settings.port)
+
+
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
+    samples = Samples()
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
+    failed = True
+    try:
+        with private_localstack(run_dir) as (settings, ready_s):
+            endpoint = settings.endpoint
+            pid = running_pid(settings)
+            log.info("python floor: %d interpreter starts", args.python_floor_runs)
+            samples.python_floor = functions.python_floor(args.python_floor_runs)
+            with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
+                measure_latency(args, endpoint, function, pid, samples)
+            cycles = None
+            if not args.skip_terraform:
+                log.info("terraform: %d harness/bare pairs (~90 s each)", args.pairs)
+                cycles = cycle.run_pairs(endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
+        failed = False
+    finally:
+        if failed:
+            log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
+        else:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return compose(ready_s, samples, cycles), samples
+
+
+def measure_latency(
+    args: argparse.Namespace, endpoint: str, function: functions.BenchFunction, pid: int | None, samples: Samples
+) -> None:
+    log.info("warm: %d sequential calls to %s", args.warm_calls, function.url)
+    cpu_before = machine.tree_cpu_seconds(pid) if pid else (0.0, 0.0)
+    samples.warm = http_load.sequential_latencies(function.target, args.warm_calls)
+    if pid:
+        cpu_after = machine.tree_cpu_seconds(pid)
+        samples.diagnostics["localstack_cpu_ms_per_warm_call"] = (cpu_after[0] - cpu_before[0]) * 1000 / args.warm_calls
+    with loopback_server() as url:
+        floor_target = http_load.Target(url, function.target.host_header, functions.PAYLOAD, functions.EXPECTED)
+        samples.loopback = http_load.sequential_latencies(floor_target, args.warm_calls)
+    for concurrency in CONCURRENCIES:
+        log.info("throughput: concurrency %d for %.0f s", concurrency, args.throughput_seconds)
+        outcome = http_load.throughput(function.target, concurrency, args.throughput_seconds, args.throughput_max_calls)
+        if outcome.errors:
+            log.warning("concurrency %d: %d errors, first: %s", concurrency, outcome.errors, outcome.first_error)
+        samples.throughput[str(concurrency)] = {
+            "rps": outcome.requests_per_second,
+            "completed": outcome.completed,
+            "errors": outcome.errors,
+            "seconds": outcome.seconds,
+            **latency_summary_ms(outcome.latencies_s),
+        }
+    log.info("cold start: %d fresh versions", args.cold_versions)
+    samples.cold = functions.cold_starts(endpoint, function, args.cold_versions)
+
+
+def _ms(value_s: float) -> float:
+    return round(value_s * 1000, 3)
+
+
+def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None) -> dict[str, Any]:
+    result: dict[str, Any] = {"localstack_ready_s": round(ready_s, 3)}
+    if cycles:
+        harness, bare = cycles.harness, cycles.bare
+        result["terraform"] = {
+            name: round(median([getattr(run, name) for run in harness]), 3)
+            for name in ("init_s", "apply_s", "first_200_s", "destroy_s")
+        }
+        result["bare_terraform"] = {
+            name: round(median([getattr(run, name) for run in bare]), 3) for name in ("apply_s", "destroy_s")
+        }
+        ratio = median([run.cycle_s for run in harness]) / median([run.cycle_s for run in bare])
+        result["cycle_overhead_ratio"] = round(ratio, 4)
+        samples.diagnostics["harness_cycles"] = [vars(run) for run in harness]  # type: ignore[assignment]
+        samples.diagnostics["bare_cycles"] = [vars(run) for run in bare]  # type: ignore[assignment]
+    else:
+        result["terraform"] = {"init_s": None, "apply_s": None, "first_200_s": None, "destroy_s": None}
+        result["bare_terraform"] = {"apply_s": None, "destroy_s": None}
+        result["cycle_overhead_ratio"] = None
+    result["python_floor_ms"] = _ms(median(samples.python_floor))
+    result["cold_start_ms"] = _ms(median(samples.cold))
+    result["warm_ms"] = latency_summary_ms(samples.warm)
+    result["loopback_floor_ms"] = {"p50": latency_summary_ms(samples.loopback)["p50"]}
+    result["throughput_rps"] = {level: round(data["rps"], 1) for level, data in samples.throughput.items()}
+    return result
+
+
+def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> None:
+    report.write_json(result, directory / "latest.json")
+    detail = {
+        "machine": machine.describe(),
+        "samples_s": {
+            "python_floor": samples.python_floor,
+            "warm": samples.warm,
+            "loopback": samples.loopback,
+            "cold": samples.cold,
+        },
+        "throughput": samples.throughput,
+        "diagnostics": samples.diagnostics,
+    }
+    (directory / "samples.json").write_text(json.dumps(detail, indent=1) + "\n")
+    report.plot_latency(
+        directory / "latency.png",
+        samples.warm,
+        samples.loopback,
+        samples.cold,
+        samples.python_floor,
+        title=f"Function URL latency, embedded LocalStack ({detail['machine']['cores']} cores), "
+        f"warm p50 {result['warm_ms']['p50']:.1f} ms vs loopback {result['loopback_floor_ms']['p50']:.2f} ms",
+    )
+    log.info("median python floor %.1f ms", statistics.median(samples.python_floor) * 1000)
