@@ -9,47 +9,50 @@ process group. LocalStack decides when environments start (one per concurrent in
 warm, and stop (keep-alive expiry, code update, function deletion, shutdown). This executor adds what the
 Docker executor leaves to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
 replacing the process after a timeout or a crash.
+
+Executor and runtime talk over a socket pair (frames described in ``runtime/bootstrap.py``), not over
+LocalStack's HTTP executor endpoint: the Docker protocol's callback (runtime -> gateway) cost every warm invoke a
+full pass through LocalStack's gateway, and the socket's end-of-file tells at once that the process died.
 """
 
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import logging
 import os
+import select
 import signal
+import socket
 import subprocess
 import tempfile
-import threading
 import time
-from concurrent.futures import Future, InvalidStateError
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from datetime import UTC, datetime
-from http import HTTPStatus
 from pathlib import Path
 
 from localstack import config
 from localstack.aws.api.lambda_ import PackageType
-from localstack.http import Response
-from localstack.services.lambda_.invocation.executor_endpoint import ExecutorEndpoint, InvokeSendError
+from localstack.services.lambda_.invocation.executor_endpoint import (
+    NAMESPACE,
+    InvokeSendError,
+    StatusErrorException,
+)
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
-from werkzeug import Request
 
-from embedded_localstack.interpreters import InterpreterError, InterpreterResolver
+from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
 
 LOG = logging.getLogger(__name__)
 
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOTSTRAP = RUNTIME_DIR / "bootstrap.py"
-# -I: no user site, no PYTHON* variables, no script dir on sys.path; -S: no site-packages at all;
-# -B: leave the unzipped code untouched (AWS's /var/task is read-only); -u: output reaches the log at once.
-INTERPRETER_FLAGS = ("-I", "-S", "-B", "-u")
 LIVENESS_POLL_S = 0.25
-SEND_TIMEOUT_S = 10.0
 KILL_WAIT_S = 5.0
+EXIT_WAIT_S = 2.0
+FRAME_HEADER_BYTES = 5
+# Frame kinds, as in runtime/bootstrap.py: ready, init error, invoke, result, function error.
+READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
 LOOPBACK = "127.0.0.1"
 INTERPRETERS = InterpreterResolver()
 
@@ -61,46 +64,49 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
         return LocalProcessRuntimeExecutor
 
 
-class LocalProcessEndpoint(ExecutorEndpoint):
-    """LocalStack's callback routes for one environment, plus the /invoke port the runtime reports."""
+class ProcessGone(Exception):
+    """The function process closed its end of the channel: it exited (or is exiting)."""
 
-    def __init__(self, executor_id: str) -> None:
-        super().__init__(executor_id, container_address=LOOPBACK, container_port=None)
-        self._expected_request_id: str | None = None
-        self._lock = threading.Lock()
 
-    def reset_startup(self) -> None:
-        self.startup_future = Future()
-        self.container_port = None
+class RuntimeChannel:
+    """The executor's end of the socket pair with one function process."""
 
-    def status_ready(self, request: Request, executor_id: str) -> Response:
-        reported = request.get_json(silent=True) or {}
-        self.container_port = int(reported.get("port") or 0) or None
-        return super().status_ready(request, executor_id)
+    def __init__(self, sock: socket.socket) -> None:
+        self._socket = sock
 
-    def expect_invocation(self, request_id: str) -> Future[InvocationResult]:
-        with self._lock:
-            self._expected_request_id = request_id
-            self.invocation_future = Future()
-            return self.invocation_future
+    def send(self, kind: bytes, body: bytes) -> None:
+        try:
+            self._socket.sendall(kind + len(body).to_bytes(4, "big") + body)
+        except OSError as error:
+            raise ProcessGone(str(error)) from error
 
-    def invocation_response(self, request: Request, req_id: str) -> Response:
-        return self._complete(req_id, request.data, is_error=False)
+    def wait_readable(self, timeout_s: float) -> bool:
+        try:
+            readable, _, _ = select.select([self._socket], [], [], max(timeout_s, 0.0))
+        except (OSError, ValueError) as error:  # closed by stop() from another thread
+            raise ProcessGone(str(error)) from error
+        return bool(readable)
 
-    def invocation_error(self, request: Request, req_id: str) -> Response:
-        return self._complete(req_id, request.data, is_error=True)
+    def receive(self) -> tuple[bytes, bytes]:
+        """One whole frame (blocks until it is complete); ProcessGone at end of file."""
+        header = self._read_exactly(FRAME_HEADER_BYTES)
+        return header[:1], self._read_exactly(int.from_bytes(header[1:], "big"))
 
-    def _complete(self, request_id: str, payload: bytes, is_error: bool) -> Response:
-        # A late answer (after a timeout the executor already reported) must not resolve the next invoke.
-        with self._lock:
-            future = self.invocation_future
-            if future is None or request_id != self._expected_request_id:
-                return Response(status=HTTPStatus.CONFLICT)
+    def _read_exactly(self, size: int) -> bytes:
+        chunks, remaining = [], size
+        while remaining:
             try:
-                future.set_result(InvocationResult(request_id, payload, is_error=is_error, logs=None))
-            except InvalidStateError:
-                return Response(status=HTTPStatus.CONFLICT)
-        return Response(status=HTTPStatus.ACCEPTED)
+                chunk = self._socket.recv(min(remaining, 1 << 20))
+            except OSError as error:
+                raise ProcessGone(str(error)) from error
+            if not chunk:
+                raise ProcessGone("end of file")
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+    def close(self) -> None:
+        self._socket.close()
 
 
 class LocalProcessRuntimeExecutor(RuntimeExecutor):
@@ -108,10 +114,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def __init__(self, id: str, function_version: FunctionVersion) -> None:
         super().__init__(id=id, function_version=function_version)
-        self.endpoint = LocalProcessEndpoint(id)
         self._process: subprocess.Popen[bytes] | None = None
+        self._channel: RuntimeChannel | None = None
         self._environment: dict[str, str] = {}
-        self._connection: http.client.HTTPConnection | None = None
         self._pending_init_ms: float | None = None
         logs_dir = Path(tempfile.gettempdir()) / "embedded-lambda-logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -120,15 +125,10 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
         self._environment = self._function_environment(env_vars)
-        self.endpoint.start()
         self._pending_init_ms = self._spawn_and_wait_until_ready()
 
     def stop(self) -> None:
         self._end_process()
-        try:
-            self.endpoint.shutdown()
-        except Exception as error:
-            LOG.debug("executor %s: endpoint shutdown: %s", self.id, error)
         self._log_path.unlink(missing_ok=True)
 
     def _function_environment(self, env_vars: dict[str, str]) -> dict[str, str]:
@@ -153,116 +153,116 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return Path(self.function_version.config.code.get_unzipped_code_location())
 
     def _spawn_and_wait_until_ready(self) -> float:
-        """Start the process and wait for its ready call; returns the init duration in ms."""
+        """Start the process and wait for its ready frame; returns the init duration in ms."""
         interpreter = INTERPRETERS.resolve(self.function_version.config.runtime)
-        self.endpoint.reset_startup()
+        ours, theirs = socket.socketpair()
         started = time.perf_counter()
-        with self._log_path.open("ab") as log_file:
-            self._process = subprocess.Popen(
-                [str(interpreter), *INTERPRETER_FLAGS, str(BOOTSTRAP)],
-                env=self._environment,
-                cwd=self._code_dir(),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                close_fds=True,
-                # Own process group: stopping the environment also ends anything the handler started.
-                process_group=0,
-            )
+        try:
+            with self._log_path.open("ab") as log_file:
+                self._process = subprocess.Popen(
+                    [str(interpreter), *INTERPRETER_FLAGS, str(BOOTSTRAP), str(theirs.fileno())],
+                    env=self._environment,
+                    cwd=self._code_dir(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
+                    pass_fds=(theirs.fileno(),),
+                    # Own process group: stopping the environment also ends anything the handler started.
+                    process_group=0,
+                )
+        finally:
+            theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
+        self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
-        while True:
-            try:
-                # StatusErrorException (init error) propagates: LocalStack returns its payload to the caller.
-                self.endpoint.startup_future.result(timeout=LIVENESS_POLL_S)
-                break
-            except FutureTimeoutError:
-                if self._process.poll() is not None:
-                    raise LambdaRuntimeException(
-                        f"function process exited with code {self._process.returncode} before it was ready: "
-                        f"{self.get_logs()[-2000:]}"
-                    ) from None
+        try:
+            while not self._channel.wait_readable(min(LIVENESS_POLL_S, deadline - time.perf_counter())):
                 if time.perf_counter() > deadline:
                     self._end_process()
-                    raise LambdaRuntimeException("function process did not report ready in time") from None
-        if not self.endpoint.container_port:
-            raise LambdaRuntimeException("function process reported ready without its /invoke port")
-        self._connection = None
+                    raise LambdaRuntimeException("function process did not report ready in time")
+            kind, body = self._channel.receive()
+        except ProcessGone:
+            code = self._exit_code()
+            raise LambdaRuntimeException(
+                f"function process exited with code {code} before it was ready: {self.get_logs()[-2000:]}"
+            ) from None
+        if kind == INIT_ERROR:
+            # As LocalStack's executor endpoint does: the caller gets this payload as the invoke's error.
+            LOG.warning("Execution environment startup failed: %s", body.decode(errors="replace"))
+            raise StatusErrorException("Environment startup failed", payload=body)
+        if kind != READY:
+            self._end_process()
+            raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
         return (time.perf_counter() - started) * 1000
+
+    def _exit_code(self) -> int | None:
+        process = self._process
+        if process is None:
+            return None
+        try:
+            return process.wait(timeout=EXIT_WAIT_S)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _end_process(self) -> None:
         process, self._process = self._process, None
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        try:
-            process.wait(timeout=KILL_WAIT_S)
-        except subprocess.TimeoutExpired:
-            LOG.warning("executor %s: process %s did not end after SIGKILL", self.id, process.pid)
+        channel, self._channel = self._channel, None
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            try:
+                process.wait(timeout=KILL_WAIT_S)
+            except subprocess.TimeoutExpired:
+                LOG.warning("executor %s: process %s did not end after SIGKILL", self.id, process.pid)
+        if channel is not None:
+            channel.close()
 
     # -- invoke ------------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
         request_id = payload["invoke-id"]
         if self._process is None or self._process.poll() is not None:
             # The previous invoke timed out or the process died: a fresh process, i.e. a cold start, like AWS.
+            self._end_process()
             self._pending_init_ms = self._spawn_and_wait_until_ready()
         init_ms, self._pending_init_ms = self._pending_init_ms, None
-        future = self.endpoint.expect_invocation(request_id)
         log_offset = self._log_size()
         started = time.perf_counter()
-        self._send_invoke(payload)
-        result, status = self._await_result(future, request_id, started)
+        channel = self._channel
+        assert channel is not None
+        try:
+            channel.send(INVOKE, json.dumps(payload).encode())
+        except ProcessGone as error:
+            raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
+        result, status = self._await_result(channel, request_id, started)
         duration_ms = (time.perf_counter() - started) * 1000
         result.logs = self._invocation_logs(request_id, log_offset, duration_ms, init_ms, status)
         return result
 
-    def _send_invoke(self, payload: dict[str, str]) -> None:
-        body = json.dumps(payload).encode()
-        # One retry on a fresh connection: a kept-alive connection may have been closed by the runtime.
-        for attempt in range(2):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(
-                    LOOPBACK, self.endpoint.container_port, timeout=SEND_TIMEOUT_S
-                )
-            try:
-                self._connection.request("POST", "/invoke", body=body, headers={"Content-Type": "application/json"})
-                response = self._connection.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException) as error:
-                self._connection.close()
-                self._connection = None
-                if attempt == 1:
-                    raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
-                continue
-            if response.status >= 300:
-                raise InvokeSendError(f"function process refused the invoke: HTTP {response.status}")
-            return
-
-    def _await_result(
-        self, future: Future[InvocationResult], request_id: str, started: float
-    ) -> tuple[InvocationResult, str]:
+    def _await_result(self, channel: RuntimeChannel, request_id: str, started: float) -> tuple[InvocationResult, str]:
         timeout_s = float(self.function_version.config.timeout)
         deadline = started + timeout_s
-        while True:
-            remaining = deadline - time.perf_counter()
-            if remaining <= 0:
+        try:
+            # End of file wakes this up at once when the process dies; no polling needed.
+            if not channel.wait_readable(deadline - time.perf_counter()):
                 self._end_process()
                 message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
                 return self._error(request_id, "Sandbox.Timedout", message), "timeout"
-            try:
-                return future.result(timeout=min(remaining, LIVENESS_POLL_S)), ""
-            except FutureTimeoutError:
-                process = self._process
-                if process is not None and process.poll() is not None and not future.done():
-                    code = process.returncode
-                    self._end_process()
-                    reason = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-                    message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
-                    return self._error(request_id, "Runtime.ExitError", message), "error"
+            kind, body = channel.receive()
+        except ProcessGone:
+            code = self._exit_code()
+            self._end_process()
+            if code is None:
+                reason = "unknown"
+            else:
+                reason = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
+            return self._error(request_id, "Runtime.ExitError", message), "error"
+        if kind not in (RESULT, FUNCTION_ERROR):
+            self._end_process()
+            message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
+            return self._error(request_id, "Runtime.ExitError", message), "error"
+        return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), ""
 
     @staticmethod
     def _error(request_id: str, error_type: str, message: str) -> InvocationResult:
@@ -331,8 +331,10 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return host if host not in ("0.0.0.0", "::", "") else LOOPBACK  # noqa: S104 - a check, not a bind
 
     def get_runtime_endpoint(self) -> str:
+        # Unused by our runtime (it talks over the socket pair) but passed to the function as
+        # LOCALSTACK_RUNTIME_ENDPOINT, as LocalStack does for its Docker environments.
         port = config.GATEWAY_LISTEN[0].port
-        return f"http://{self.get_endpoint_from_executor()}:{port}{self.endpoint.get_endpoint_prefix()}"
+        return f"http://{self.get_endpoint_from_executor()}:{port}{NAMESPACE}/{self.id}"
 
     # -- versions ----------------------------------------------------------------------------------------------
     @classmethod

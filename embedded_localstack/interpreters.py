@@ -18,6 +18,10 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# How every function process is started (the executor and the benchmark's python floor share them):
+# -I: no user site, no PYTHON* variables, no script dir on sys.path; -S: no site-packages at all;
+# -B: leave the unzipped code untouched (AWS's /var/task is read-only); -u: output reaches the log at once.
+INTERPRETER_FLAGS = ("-I", "-S", "-B", "-u")
 PYTHON_RUNTIME = re.compile(r"^python(?P<major>3)\.(?P<minor>\d+)$")
 PROBE_TIMEOUT_S = 15.0
 PROBE_SCRIPT = (

@@ -1,14 +1,18 @@
 """Lambda runtime loop of the local-process executor: runs *inside* a function process.
 
-Started by ``embedded_localstack.executor`` as ``<python3.x> -I -S -B -u bootstrap.py`` with the function's
+Started by ``embedded_localstack.executor`` as ``<python3.x> -I -S -B -u bootstrap.py <fd>`` with the function's
 code directory as working directory. Standard library only, because the function must see nothing but its own
 code and the standard library (``-I -S``: no site-packages, no PYTHON* variables, no script dir on sys.path).
 
-Protocol (LocalStack's executor endpoint, see docs/embedded-mode.md):
-1. import the handler (AWS does this during init), then POST ``<runtime endpoint>/status/<id>/ready`` with
-   ``{"port": N}`` (the port of our /invoke server) or ``/status/<id>/error`` with AWS's init error shape;
-2. the executor POSTs ``/invoke`` ``{"invoke-id", "invoked-function-arn", "payload", "trace-id"}``;
-3. we run the handler and POST ``/invocations/<invoke-id>/response`` (raw JSON) or ``/error``.
+The executor and this loop talk over one end of a socket pair (file descriptor ``<fd>``, inherited at start and
+kept from the handler's child processes); each message is a frame ``<kind: 1 byte><length: 4 bytes><body>``:
+1. we import the handler (AWS does this during init), then send ``R`` (ready) or ``E`` with AWS's init error;
+2. the executor sends ``I`` with ``{"invoke-id", "invoked-function-arn", "payload", "trace-id"}``;
+3. we run the handler and answer ``S`` (the raw JSON result) or ``F`` (AWS's error shape).
+End of file on the socket means the executor is gone or stops the environment: we exit.
+
+(This replaces LocalStack's HTTP protocol, an ``/invoke`` server here plus callbacks through LocalStack's
+gateway: every warm invoke paid a full gateway request for the callback. See docs/benchmarks.md.)
 
 stdout/stderr go to a per-environment log file owned by the executor, which cuts the invocation's lines out of
 it (so output written just before a timeout or a crash is not lost) and adds AWS's START/END/REPORT lines.
@@ -18,24 +22,20 @@ deadline for ``context.get_remaining_time_in_millis()``.
 
 from __future__ import annotations
 
-import decimal
-import http.client
 import importlib
 import json
 import logging
 import os
-import queue
 import socket
 import sys
 import threading
 import time
 import traceback
-import urllib.parse
 from typing import Any
 
 PARENT_POLL_INTERVAL_S = 0.5
-GATEWAY_TIMEOUT_S = 30.0
-MAX_LINE = 65536
+FRAME_HEADER_BYTES = 5
+READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
 
 
 class InitError(Exception):
@@ -152,87 +152,32 @@ def log_error(error_type: str, message: str, stack_trace: list[str]) -> None:
 
 
 def encode_decimal(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
+    # A Decimal can only exist if its module was imported; importing decimal here would cost every cold start.
+    decimal = sys.modules.get("decimal")
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-class GatewayClient:
-    """Keeps one HTTP/1.1 connection to LocalStack's gateway open: no TCP handshake per invoke."""
+class ExecutorChannel:
+    """Our end of the socket pair shared with the executor: length-prefixed frames, one invoke at a time."""
 
-    def __init__(self, runtime_endpoint: str) -> None:
-        parsed = urllib.parse.urlsplit(runtime_endpoint)
-        self._host = parsed.hostname or "127.0.0.1"
-        self._port = parsed.port or 80
-        self._prefix = parsed.path.rstrip("/")
-        self._connection: http.client.HTTPConnection | None = None
+    def __init__(self, fd: int) -> None:
+        os.set_inheritable(fd, False)  # a process the handler starts must not hold the executor's channel open
+        self._socket = socket.socket(fileno=fd)
+        self._reader = self._socket.makefile("rb")
 
-    def post(self, path: str, body: bytes) -> int:
-        # One retry: the gateway may have closed the idle keep-alive connection in between.
-        for attempt in range(2):
-            if self._connection is None:
-                self._connection = http.client.HTTPConnection(self._host, self._port, timeout=GATEWAY_TIMEOUT_S)
-            try:
-                self._connection.request(
-                    "POST", self._prefix + path, body=body, headers={"Content-Type": "application/json"}
-                )
-                response = self._connection.getresponse()
-                response.read()
-                return response.status
-            except (OSError, http.client.HTTPException):
-                self._connection.close()
-                self._connection = None
-                if attempt == 1:
-                    raise
-        raise AssertionError("unreachable")
+    def send(self, kind: bytes, body: bytes) -> None:
+        self._socket.sendall(kind + len(body).to_bytes(4, "big") + body)
 
-
-STATUS_LINES = {202: "202 Accepted", 400: "400 Bad Request", 404: "404 Not Found"}
-
-
-def serve_invoke_connection(connection: socket.socket, invocations: queue.Queue[dict[str, Any]]) -> None:
-    """Reads ``POST /invoke`` requests from one keep-alive connection and queues them for the main thread.
-
-    A minimal HTTP/1.1 reader instead of http.server: importing http.server (email, html, mimetypes,
-    socketserver) costs ~40 ms of every cold start, and the executor only ever sends this one request.
-    """
-    with connection, connection.makefile("rb") as reader:
-        while True:
-            request_line = reader.readline(MAX_LINE)
-            if not request_line:
-                return  # the executor closed the connection
-            headers: dict[str, str] = {}
-            while (line := reader.readline(MAX_LINE)) not in (b"\r\n", b"\n", b""):
-                name, _, value = line.decode("latin-1").partition(":")
-                headers[name.strip().lower()] = value.strip()
-            body = reader.read(int(headers.get("content-length") or 0))
-            method, _, rest = request_line.decode("latin-1").partition(" ")
-            status = 404
-            if method == "POST" and rest.split(" ", 1)[0] == "/invoke":
-                try:
-                    invocations.put(json.loads(body))
-                    status = 202
-                except ValueError:
-                    status = 400
-            connection.sendall(f"HTTP/1.1 {STATUS_LINES[status]}\r\nContent-Length: 0\r\n\r\n".encode())
-
-
-def start_invoke_server(invocations: queue.Queue[dict[str, Any]]) -> int:
-    """Listens on loopback, ephemeral port (reported to the executor in the "ready" call); returns the port."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-
-    def accept_forever() -> None:
-        while True:
-            connection, _ = listener.accept()
-            connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            threading.Thread(
-                target=serve_invoke_connection, args=(connection, invocations), name="invoke-connection", daemon=True
-            ).start()
-
-    threading.Thread(target=accept_forever, name="invoke-server", daemon=True).start()
-    return listener.getsockname()[1]
+    def receive(self) -> tuple[bytes, bytes] | None:
+        """The next frame, or None when the executor closed its end."""
+        header = self._reader.read(FRAME_HEADER_BYTES)
+        if len(header) < FRAME_HEADER_BYTES:
+            return None
+        length = int.from_bytes(header[1:], "big")
+        body = self._reader.read(length)
+        return (header[:1], body) if len(body) == length else None
 
 
 def exit_when_orphaned() -> None:
@@ -247,9 +192,8 @@ def exit_when_orphaned() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_invocation(
-    handler: Any, invocation: dict[str, Any], gateway: GatewayClient, request_filter: RequestIdFilter
-) -> None:
+def run_invocation(handler: Any, invocation: dict[str, Any], request_filter: RequestIdFilter) -> tuple[bytes, bytes]:
+    """Runs the handler once; returns the frame to answer with: ``(RESULT, json)`` or ``(FUNCTION_ERROR, error)``."""
     request_id = invocation["invoke-id"]
     timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 3)
     context = LambdaContext(
@@ -265,42 +209,40 @@ def run_invocation(
         tb = error.__traceback__.tb_next if error.__traceback__ else None
         stack = traceback.format_list(traceback.extract_tb(tb))
         log_error(type(error).__name__, str(error), stack)
-        gateway.post(
-            f"/invocations/{request_id}/error", error_body(type(error).__name__, str(error), stack, request_id)
-        )
-        return
+        return FUNCTION_ERROR, error_body(type(error).__name__, str(error), stack, request_id)
     try:
         body = json.dumps(result, default=encode_decimal).encode()
     except (TypeError, ValueError) as error:
         message = f"Unable to marshal response: {error}"
         log_error("Runtime.MarshalError", message, [])
-        gateway.post(f"/invocations/{request_id}/error", error_body("Runtime.MarshalError", message, [], request_id))
-        return
-    gateway.post(f"/invocations/{request_id}/response", body)
+        return FUNCTION_ERROR, error_body("Runtime.MarshalError", message, [], request_id)
+    return RESULT, body
 
 
 def main() -> int:
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     runtime_dir = os.environ["LAMBDA_RUNTIME_DIR"]
-    runtime_id = os.environ["LOCALSTACK_RUNTIME_ID"]
+    channel = ExecutorChannel(int(sys.argv[1]))
     # -I -S left only the standard library on sys.path; the function's code comes first, as on AWS.
     sys.path[:0] = [task_root, runtime_dir]
     exit_when_orphaned()
-    gateway = GatewayClient(os.environ["LOCALSTACK_RUNTIME_ENDPOINT"])
     request_filter = install_lambda_logging()
 
     try:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitError as error:
         log_error(error.error_type, str(error), error.stack_trace)
-        gateway.post(f"/status/{runtime_id}/error", error_body(error.error_type, str(error), error.stack_trace))
+        channel.send(INIT_ERROR, error_body(error.error_type, str(error), error.stack_trace))
         return 1
 
-    invocations: queue.Queue[dict[str, Any]] = queue.Queue()
-    port = start_invoke_server(invocations)
-    gateway.post(f"/status/{runtime_id}/ready", json.dumps({"port": port}).encode())
-    while True:
-        run_invocation(handler, invocations.get(), gateway, request_filter)
+    channel.send(READY, b"")
+    while (frame := channel.receive()) is not None:
+        kind, body = frame
+        if kind != INVOKE:
+            sys.stderr.write(f"[ERROR] runtime: unexpected frame {kind!r} from the executor\n")
+            return 2
+        channel.send(*run_invocation(handler, json.loads(body), request_filter))
+    return 0
 
 
 if __name__ == "__main__":
