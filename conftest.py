@@ -62,11 +62,14 @@ def localstack(request: pytest.FixtureRequest, phase_timer: PhaseTimer) -> Itera
     options = DiscoveryOptions(
         mode=Mode(request.config.getoption("--localstack")), env=dict(os.environ), start_port=None
     )
+    failure: str | None = None
     try:
         with phase_timer.phase("localstack", options.mode.value):
             lease = acquire(options)
     except LocalStackUnavailableError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:  # outside the except block: the message alone, no chained traceback
+        pytest.fail(failure, pytrace=False)
     try:
         yield lease
     finally:

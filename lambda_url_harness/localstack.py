@@ -273,7 +273,8 @@ _STEPS: dict[str, Callable[[DiscoveryOptions], StepResult]] = {
 _FIXES = {
     "external": "export LOCALSTACK_ENDPOINT=http://<host>:<port> pointing at a healthy LocalStack",
     "running": "start one with `make start` (embedded) or `localstack start` (Docker)",
-    "docker": "start a Docker daemon the docker SDK can reach (DOCKER_HOST) that can pull " + DOCKER_IMAGE,
+    "docker": f"start a Docker daemon the docker SDK can reach (DOCKER_HOST) that can pull {DOCKER_IMAGE}, "
+    "or use --localstack=embedded (no Docker needed)",
     "embedded": "run `make venv` to create .venv-localstack; see .state/localstack*/ logs",
 }
 
