@@ -42,6 +42,7 @@ from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
 from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
+from embedded_localstack.speedups import batch_lambda_log_shipping
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local-process"
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
+        # Loaded with the Lambda service, before any function's log handler starts.
+        batch_lambda_log_shipping()
         return LocalProcessRuntimeExecutor
 
 

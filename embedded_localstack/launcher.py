@@ -238,6 +238,10 @@ def localstack_environment(settings: EmbeddedSettings) -> dict[str, str]:
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "DISABLE_EVENTS": "1",
             "PERSISTENCE": "0",
+            # LocalStack's own calls (Lambda -> STS for credentials, -> CloudWatch Logs per invocation) go
+            # straight into its handler chain instead of through HTTP and the gateway: ~2 ms CPU per
+            # invocation less (docs/benchmarks.md). External clients are unaffected.
+            "IN_MEMORY_CLIENT": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )

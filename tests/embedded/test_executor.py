@@ -220,6 +220,54 @@ def lambda_handler(event, context):
     assert "Init Duration:" in text  # the first invoke of an environment is a cold start
 
 
+def test_logs_of_concurrent_invokes_all_arrive_once_and_in_order(aws, deploy_function):
+    """Log shipping batches queued invocations (embedded_localstack/speedups.py): nothing lost, duplicated or
+    reordered within a stream."""
+    code = """
+def lambda_handler(event, context):
+    print("first line", event["marker"])
+    print("second line", event["marker"])
+    return "ok"
+"""
+    name = deploy_function({"lambda_function.py": code})
+    markers = [f"c{index}-{time.time_ns()}" for index in range(40)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        request_ids = list(pool.map(lambda marker: invoke(aws, name, {"marker": marker}).request_id, markers))
+    group = f"/aws/lambda/{name}"
+
+    def streams() -> dict[str, list[str]]:
+        try:
+            described = aws.logs.describe_log_streams(logGroupName=group)["logStreams"]
+        except aws.logs.exceptions.ResourceNotFoundException:
+            return {}
+        return {
+            stream["logStreamName"]: [
+                event["message"]
+                for event in aws.logs.get_log_events(
+                    logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True, limit=10000
+                )["events"]
+            ]
+            for stream in described
+        }
+
+    def all_arrived() -> bool:
+        text = "".join(line for lines in streams().values() for line in lines)
+        return all(f"REPORT RequestId: {request_id}" in text for request_id in request_ids)
+
+    assert wait_until(all_arrived, timeout_s=30), "logs of some invocations never arrived"
+    everything = [line for lines in streams().values() for line in lines]
+    for marker, request_id in zip(markers, request_ids, strict=True):
+        assert sum(f"first line {marker}" in line for line in everything) == 1, marker
+        assert sum(f"START RequestId: {request_id}" in line for line in everything) == 1, request_id
+    for lines in streams().values():
+        # within one environment's stream each invocation's lines stay together and in order
+        starts = [index for index, line in enumerate(lines) if line.startswith("START RequestId:")]
+        for start in starts:
+            block = lines[start : start + 5]
+            assert block[1].startswith("first line") and block[2].startswith("second line"), block
+            assert block[3].startswith("END RequestId:") and block[4].startswith("REPORT RequestId:"), block
+
+
 def test_code_update_takes_effect_on_next_invoke(aws, deploy_function):
     name = deploy_function({"lambda_function.py": "def lambda_handler(e, c):\n    return 'v1'\n"})
     assert invoke(aws, name, {}).payload == "v1"

@@ -1,0 +1,111 @@
+"""CPU savings inside the embedded LocalStack process, each one behaviour-preserving (see docs/benchmarks.md).
+
+LocalStack is one Python process: every Function URL call costs it CPU under one GIL, and on a 2-core machine
+that CPU is what bounds throughput. Profiles (py-spy) of warm calls showed two costs that do not change what any
+client observes and can be cut here:
+
+* twisted parses the Content-Type of every POST with ``email.message.EmailMessage`` (header registry, policy
+  objects) just to compare it with form types; the function is pure, so its results are memoised.
+* Lambda's log shipping makes one ``PutLogEvents`` call (a full AWS request through the gateway) per
+  invocation. Under load the queue holds several invocations' logs; they are shipped in one call per log
+  stream, in order, with the same events and timestamps. A single invoke still ships at once.
+
+Imported only inside .venv-localstack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import queue
+import time
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE_CACHE_SIZE = 128
+MAX_LOG_ITEMS_PER_BATCH = 64
+MAX_LOG_BATCH_BYTES = 512 * 1024  # CloudWatch accepts 1 MiB per PutLogEvents (counting 26 bytes per event)
+LOG_EVENT_OVERHEAD_BYTES = 26
+
+
+def memoize_twisted_content_type_parsing() -> None:
+    from twisted.web import http
+
+    if not hasattr(http._parseContentType, "cache_info"):
+        http._parseContentType = functools.lru_cache(maxsize=CONTENT_TYPE_CACHE_SIZE)(http._parseContentType)
+
+
+def batch_lambda_log_shipping() -> None:
+    from localstack.services.lambda_.invocation import logs as lambda_logs
+
+    if getattr(lambda_logs.LogHandler.run_log_loop, "batched", False):
+        return
+    lambda_logs.LogHandler.run_log_loop = _batched_run_log_loop
+
+
+def _take_batch(log_queue: queue.Queue, first: Any, shutdown_pill: Any) -> tuple[list[Any], bool]:
+    """``first`` plus whatever else is already queued (bounded); True if the shutdown pill was among them."""
+    batch, size = [first], len(first.logs)
+    while len(batch) < MAX_LOG_ITEMS_PER_BATCH and size < MAX_LOG_BATCH_BYTES:
+        try:
+            item = log_queue.get_nowait()
+        except queue.Empty:
+            return batch, False
+        if item is shutdown_pill:
+            return batch, True
+        batch.append(item)
+        size += len(item.logs)
+    return batch, False
+
+
+def _events_by_stream(batch: list[Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Same split and timestamps as LocalStack's loop (one timestamp per invocation), grouped per stream in order."""
+    streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for item in batch:
+        timestamp = int(time.time() * 1000)
+        events = streams.setdefault((item.log_group, item.log_stream), [])
+        events.extend({"timestamp": timestamp, "message": line + "\n"} for line in item.logs.split("\n") if line)
+    return streams
+
+
+def _batched_run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
+    """LocalStack's ``LogHandler.run_log_loop`` (4.9.2), shipping queued invocations' logs together."""
+    from localstack.aws.connect import connect_to
+    from localstack.services.lambda_.invocation.logs import LOG as LAMBDA_LOGS_LOG
+    from localstack.services.lambda_.invocation.logs import QUEUE_SHUTDOWN
+    from localstack.utils.aws.client_types import ServicePrincipal
+
+    logs_client = connect_to.with_assumed_role(
+        region_name=self.region, role_arn=self.role_arn, service_principal=ServicePrincipal.lambda_
+    ).logs
+    while not self._shutdown_event.is_set():
+        first = self.log_queue.get()
+        if first is QUEUE_SHUTDOWN:
+            return
+        batch, shutdown = _take_batch(self.log_queue, first, QUEUE_SHUTDOWN)
+        for (group, stream), events in _events_by_stream(batch).items():
+            if events:
+                _put_log_events(logs_client, group, stream, events, self.region, LAMBDA_LOGS_LOG)
+        if shutdown:
+            return
+
+
+_batched_run_log_loop.batched = True  # type: ignore[attr-defined]
+
+
+def _put_log_events(
+    client: Any, group: str, stream: str, events: list[dict[str, Any]], region: str, lambda_log: logging.Logger
+) -> None:
+    try:
+        try:
+            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+        except client.exceptions.ResourceNotFoundException:
+            # As LocalStack does: the first invocation of a function creates its group and stream.
+            with contextlib.suppress(client.exceptions.ResourceAlreadyExistsException):
+                client.create_log_group(logGroupName=group)
+            client.create_log_stream(logGroupName=group, logStreamName=stream)
+            client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
+    except Exception as error:
+        lambda_log.warning("Error saving logs to group %s in region %s: %s", group, region, error)
