@@ -82,11 +82,32 @@ resource "aws_iam_role_policy" "logs" {
   })
 }
 
+# Only with tracing_mode = "Active": Lambda then sends trace segments as the execution role.
+# X-Ray's write actions support no resource-level permissions, so "*" is the narrowest
+# resource there is (the same as AWS's AWSXRayDaemonWriteAccess, minus its sampling reads).
+resource "aws_iam_role_policy" "xray" {
+  count = var.tracing_mode == "Active" ? 1 : 0
+
+  name = "write-xray-traces"
+  role = aws_iam_role.this.id
+
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "WriteTraces"
+      Effect   = "Allow"
+      Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      Resource = "*"
+    }]
+  })
+}
+
 # ----------------------------------------------------------------------------- logging
 # Created before the function (see depends_on below): otherwise Lambda creates
 # /aws/lambda/<name> itself on the first invoke, with no retention and outside Terraform,
 # and a later apply fails because the group already exists.
 resource "aws_cloudwatch_log_group" "this" {
+  # checkov:skip=CKV_AWS_338:Retention is the caller's choice (log_retention_in_days, validated to CloudWatch's values); the 14-day default suits a demo function and 365+ is one variable away.
   name              = local.log_group_name
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.log_kms_key_id
@@ -95,6 +116,10 @@ resource "aws_cloudwatch_log_group" "this" {
 
 # ---------------------------------------------------------------------------- function
 resource "aws_lambda_function" "this" {
+  # checkov:skip=CKV_AWS_116:A dead-letter queue only receives failed asynchronous invocations; Function URL and RequestResponse invokes are synchronous and return errors to the caller.
+  # checkov:skip=CKV_AWS_117:The function calls no private resource; a VPC would only add ENIs and NAT cost. Callers who need one can wrap the module.
+  # checkov:skip=CKV_AWS_115:Opt-in via reserved_concurrent_executions; the default stays unreserved because reserving fails on accounts whose concurrency quota is at AWS's minimum unreserved pool.
+  # checkov:skip=CKV_AWS_272:Code signing needs a signing profile and an S3-hosted signed artifact; this module builds its zip locally. A user choice outside the module's scope.
   function_name = var.function_name
   description   = "Squares a number (direct invoke or Function URL)"
   role          = aws_iam_role.this.arn
@@ -104,6 +129,19 @@ resource "aws_lambda_function" "this" {
   timeout       = var.timeout
   architectures = var.architectures
   tags          = var.tags
+
+  # -1 = unreserved (the provider's default). A number caps the concurrency, and so the cost,
+  # of a public URL.
+  reserved_concurrent_executions = var.reserved_concurrent_executions
+
+  # null = Lambda's AWS-managed key; a customer-managed key is optional.
+  kms_key_arn = var.environment_kms_key_arn
+
+  # PassThrough is Lambda's default (no sampling by the function); Active also needs the
+  # xray role policy above.
+  tracing_config {
+    mode = var.tracing_mode
+  }
 
   # The output of terraform_data, so the zip is built before the function is created or
   # updated. The hash comes from the sources, not the zip bytes: an unchanged tree gives
@@ -127,6 +165,7 @@ resource "aws_lambda_function" "this" {
 
 # ------------------------------------------------------------------------ function URL
 resource "aws_lambda_function_url" "this" {
+  # checkov:skip=CKV_AWS_258:A public URL is the point of this module when authorization_type = "NONE" (the default); "AWS_IAM" is one variable away and is validated.
   function_name      = aws_lambda_function.this.function_name
   authorization_type = var.authorization_type
   invoke_mode        = var.invoke_mode
@@ -148,6 +187,7 @@ resource "aws_lambda_function_url" "this" {
 # lets anyone invoke it through the URL. The condition FunctionUrlAuthType=NONE limits this
 # statement to URL requests; it does not allow the Invoke API.
 resource "aws_lambda_permission" "public_url" {
+  # checkov:skip=CKV_AWS_301:Exists only when authorization_type = "NONE" (a deliberately public URL), and the FunctionUrlAuthType = NONE condition limits it to URL requests, not the Invoke API.
   count = var.authorization_type == "NONE" ? 1 : 0
 
   statement_id           = "AllowPublicFunctionUrl"

@@ -110,6 +110,39 @@ variable "log_kms_key_id" {
   }
 }
 
+variable "environment_kms_key_arn" {
+  description = "Optional KMS key ARN to encrypt the function's environment variables with. null uses Lambda's AWS-managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.environment_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", var.environment_kms_key_arn))
+    error_message = "environment_kms_key_arn must be a KMS key ARN (arn:aws:kms:...) or null."
+  }
+}
+
+variable "reserved_concurrent_executions" {
+  description = "Concurrency reserved for (and capping) the function; -1 leaves it unreserved. Caps the cost of a public URL under load."
+  type        = number
+  default     = -1
+
+  validation {
+    condition     = var.reserved_concurrent_executions >= -1 && floor(var.reserved_concurrent_executions) == var.reserved_concurrent_executions
+    error_message = "reserved_concurrent_executions must be -1 (unreserved) or a whole number >= 0."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing: \"PassThrough\" (Lambda's default, no sampling by the function) or \"Active\" (samples and sends traces; adds an xray:PutTraceSegments/PutTelemetryRecords policy, which X-Ray only grants on \"*\")."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be \"PassThrough\" or \"Active\"."
+  }
+}
+
 variable "authorization_type" {
   description = "Function URL auth: \"NONE\" (public, unsigned requests) or \"AWS_IAM\" (SigV4-signed requests only)."
   type        = string

@@ -84,6 +84,14 @@ run "defaults" {
     error_message = "no KMS key unless log_kms_key_id is set"
   }
   assert {
+    condition     = aws_lambda_function.this.tracing_config[0].mode == "PassThrough" && length(aws_iam_role_policy.xray) == 0
+    error_message = "default tracing: PassThrough (Lambda's own default) and no X-Ray policy"
+  }
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == -1 && aws_lambda_function.this.kms_key_arn == null
+    error_message = "default: unreserved concurrency, AWS-managed key for environment variables"
+  }
+  assert {
     condition     = aws_lambda_function_url.this.function_name == aws_lambda_function.this.function_name
     error_message = "the URL must belong to the function"
   }
@@ -205,5 +213,49 @@ run "long_function_name_keeps_role_name_within_64_characters" {
   assert {
     condition     = length(aws_iam_role.this.name) == 64 && startswith(aws_iam_role.this.name, "a2345678901234567890")
     error_message = "role name must be cut to IAM's 64 character limit"
+  }
+}
+
+run "security_opt_ins" {
+  command = plan
+
+  variables {
+    tracing_mode                   = "Active"
+    reserved_concurrent_executions = 5
+    environment_kms_key_arn        = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    environment_variables          = { LOG_LEVEL = "DEBUG" }
+  }
+
+  assert {
+    condition     = aws_lambda_function.this.tracing_config[0].mode == "Active"
+    error_message = "tracing_mode must reach the function"
+  }
+  assert {
+    condition = length(aws_iam_role_policy.xray) == 1 && jsondecode(aws_iam_role_policy.xray[0].policy).Statement == [{
+      Sid      = "WriteTraces"
+      Effect   = "Allow"
+      Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      Resource = "*"
+    }]
+    error_message = "Active tracing adds exactly the two X-Ray write actions (X-Ray has no resource-level permissions)"
+  }
+  assert {
+    condition     = aws_iam_role_policy.xray[0].role == aws_iam_role.this.id
+    error_message = "the X-Ray policy must be attached to the function's role"
+  }
+  assert {
+    condition = alltrue([
+      for statement in concat(jsondecode(aws_iam_role_policy.logs.policy).Statement, jsondecode(aws_iam_role_policy.xray[0].policy).Statement) :
+      alltrue([for action in statement.Action : !strcontains(action, "*")])
+    ])
+    error_message = "no IAM action may contain a wildcard"
+  }
+  assert {
+    condition     = aws_lambda_function.this.reserved_concurrent_executions == 5
+    error_message = "reserved_concurrent_executions must reach the function"
+  }
+  assert {
+    condition     = aws_lambda_function.this.kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    error_message = "environment_kms_key_arn must reach the function"
   }
 }

@@ -36,6 +36,7 @@ IGNORED = shutil.ignore_patterns(
     "acceptance",
     "embedded",
     "unit",
+    "hardening",
 )
 
 pytestmark = pytest.mark.terraform

@@ -232,6 +232,46 @@ run "rejects_python_executable_blank" {
   expect_failures = [var.python_executable]
 }
 
+run "rejects_environment_kms_key_not_arn" {
+  command = plan
+
+  variables {
+    environment_kms_key_arn = "alias/my-key"
+  }
+
+  expect_failures = [var.environment_kms_key_arn]
+}
+
+run "rejects_reserved_concurrency_below_minus_one" {
+  command = plan
+
+  variables {
+    reserved_concurrent_executions = -2
+  }
+
+  expect_failures = [var.reserved_concurrent_executions]
+}
+
+run "rejects_reserved_concurrency_fractional" {
+  command = plan
+
+  variables {
+    reserved_concurrent_executions = 2.5
+  }
+
+  expect_failures = [var.reserved_concurrent_executions]
+}
+
+run "rejects_tracing_mode_unknown" {
+  command = plan
+
+  variables {
+    tracing_mode = "Disabled"
+  }
+
+  expect_failures = [var.tracing_mode]
+}
+
 run "accepts_boundary_values" {
   command = plan
 
@@ -242,6 +282,8 @@ run "accepts_boundary_values" {
     log_retention_in_days = 0
     architectures         = ["arm64"]
     cors                  = { allow_methods = ["*"], max_age = 86400 }
+
+    reserved_concurrent_executions = 0
   }
 
   assert {
