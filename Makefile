@@ -9,6 +9,7 @@ SHELL := /bin/bash
 PYTHON    ?= python3.11
 VENV      := .venv
 LS_VENV   := .venv-localstack
+SCAN_VENV := .venv-scan
 STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -38,10 +39,19 @@ $(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml
 	@$(LS_VENV)/bin/pip install --no-deps -e . >>$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
 	@touch $@
 
+# checkov in its own venv (requirements/scan.txt says why).
+$(SCAN_VENV)/.installed: requirements/scan.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	@mkdir -p $(STATE)
+	@echo "==> creating $(SCAN_VENV) (checkov for the security scan)"
+	@$(PYTHON) -m venv $(SCAN_VENV)
+	@$(SCAN_VENV)/bin/pip install -r requirements/scan.txt >$(STATE)/pip-scan.log 2>&1 || { tail -40 $(STATE)/pip-scan.log; exit 1; }
+	@touch $@
+
 $(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
 	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
 
-venv: $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc ## create both virtualenvs (idempotent)
+venv: $(VENV)/.installed $(LS_VENV)/.installed $(SCAN_VENV)/.installed $(STATE)/terraform.rc ## create the virtualenvs (idempotent)
 
 start: venv ## start the embedded LocalStack in the background (or reuse a healthy one)
 	@$(PY) -m embedded_localstack start
@@ -76,4 +86,4 @@ bench: venv ## benchmark the deploy/call/destroy cycle and invoke latency
 
 clean: ## remove venvs, state and build outputs (stops LocalStack first)
 	-@[ -x $(PY) ] && $(PY) -m embedded_localstack stop || true
-	rm -rf $(VENV) $(LS_VENV) $(STATE) builds examples/*/builds .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LS_VENV) $(SCAN_VENV) $(STATE) builds examples/*/builds .pytest_cache .ruff_cache
