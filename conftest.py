@@ -144,10 +144,20 @@ def deploy_module(
     return _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer)
 
 
-@pytest.fixture(scope="module")
-def square_deployment(deploy_module: DeployFactory) -> Deployment:
-    """The module with default inputs, applied once per test module and answering 200."""
-    deployment = deploy_module()
+@pytest.fixture(scope="session")
+def square_deployment(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    localstack_endpoint: str,
+    phase_timer: PhaseTimer,
+) -> Deployment:
+    """The module with default inputs, applied once per session and answering 200.
+
+    Shared by every test module that only reads (calls the URL, inspects resources, plans):
+    each extra apply+destroy would cost ~45 s. Tests that change or destroy a deployment
+    use ``deploy_module`` instead.
+    """
+    deployment = _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer)()
     deployment.wait_for_first_200()
     return deployment
 
