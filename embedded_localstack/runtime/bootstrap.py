@@ -31,7 +31,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
+
+# typing costs every cold start ~2 ms and is only needed by type checkers (annotations are not evaluated).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PARENT_POLL_INTERVAL_S = 0.5
 FRAME_HEADER_BYTES = 5
