@@ -14,7 +14,7 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help venv start stop status deploy destroy test lint fmt bench clean
+.PHONY: help runtime venv start stop status deploy destroy test lint fmt bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,21 +51,24 @@ $(SCAN_VENV)/.installed: requirements/scan.txt
 $(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
 	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
 
-venv: $(VENV)/.installed $(LS_VENV)/.installed $(SCAN_VENV)/.installed $(STATE)/terraform.rc ## create the virtualenvs (idempotent)
+# What deploy/start/stop need; `venv` adds the scan venv that only the tests use.
+runtime: $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc
 
-start: venv ## start the embedded LocalStack in the background (or reuse a healthy one)
+venv: runtime $(SCAN_VENV)/.installed ## create the virtualenvs (idempotent)
+
+start: runtime ## start the embedded LocalStack in the background (or reuse a healthy one)
 	@$(PY) -m embedded_localstack start
 
-stop: venv ## stop the embedded LocalStack started by `make start`
+stop: runtime ## stop the embedded LocalStack started by `make start`
 	@$(PY) -m embedded_localstack stop
 
-status: venv ## show whether LocalStack is up
+status: runtime ## show whether LocalStack is up
 	@$(PY) -m embedded_localstack status
 
-deploy: venv ## find or start LocalStack, tflocal apply in the repo root, call the URL
+deploy: runtime ## find or start LocalStack, tflocal apply in the repo root, call the URL
 	@$(PY) -m lambda_url_harness deploy
 
-destroy: venv ## tflocal destroy in the repo root; stop LocalStack if deploy started it
+destroy: runtime ## tflocal destroy in the repo root; stop LocalStack if deploy started it
 	@$(PY) -m lambda_url_harness destroy
 
 test: venv ## run every test (unit, terraform, embedded, acceptance); leaves nothing running
