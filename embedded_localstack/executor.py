@@ -41,6 +41,7 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
+from embedded_localstack.function_urls import limit_function_url_payloads
 from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
 from embedded_localstack.speedups import batch_lambda_log_shipping
 
@@ -62,8 +63,9 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local-process"
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
-        # Loaded with the Lambda service, before any function's log handler starts.
+        # Loaded with the Lambda service, before any function's log handler starts or any URL is invoked.
         batch_lambda_log_shipping()
+        limit_function_url_payloads()
         return LocalProcessRuntimeExecutor
 
 
