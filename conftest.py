@@ -4,10 +4,16 @@
 :mod:`lambda_url_harness.localstack`). When the harness has to start one for the tests it
 uses a free port and a private state dir, so a user's ``make start`` on 4566 is never
 touched, and it stops it at the end of the session, also on failure.
+
+What a session creates that would outlive it when it is SIGKILLed (the LocalStack it started,
+temp workspaces with state, tflocal process groups) is recorded by a
+:class:`~lambda_url_harness.runs.RunLedger` in ``.state/runs/``; the next session clears such
+leftovers first (:func:`~lambda_url_harness.runs.recover_stale_runs`).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -19,13 +25,16 @@ import pytest
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.localstack import DiscoveryOptions, LocalStackLease, LocalStackUnavailableError, Mode, acquire
-from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT
+from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT, STATE_DIR
+from lambda_url_harness.runs import RunLedger, recover_stale_runs
+from lambda_url_harness.terraform import run_bounded
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import create_workspace
 
 log = logging.getLogger("lambda_url_harness.conftest")
 
 PHASE_TIMER_KEY = pytest.StashKey[PhaseTimer]()
+RUN_LEDGER_KEY = pytest.StashKey[RunLedger]()
 
 DeployFactory = Callable[..., Deployment]
 
@@ -42,6 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[PHASE_TIMER_KEY] = PhaseTimer()
+    config.stash[RUN_LEDGER_KEY] = RunLedger(STATE_DIR, label="pytest")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Before anything starts: a SIGKILLed earlier run may have left LocalStack, tflocal or state behind.
+    recover_stale_runs(STATE_DIR)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    ledger = config.stash.get(RUN_LEDGER_KEY, None)
+    if ledger is not None:
+        ledger.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -57,7 +78,14 @@ def phase_timer(pytestconfig: pytest.Config) -> PhaseTimer:
 
 
 @pytest.fixture(scope="session")
-def localstack(request: pytest.FixtureRequest, phase_timer: PhaseTimer) -> Iterator[LocalStackLease]:
+def run_ledger(pytestconfig: pytest.Config) -> RunLedger:
+    return pytestconfig.stash[RUN_LEDGER_KEY]
+
+
+@pytest.fixture(scope="session")
+def localstack(
+    request: pytest.FixtureRequest, phase_timer: PhaseTimer, run_ledger: RunLedger
+) -> Iterator[LocalStackLease]:
     """The LocalStack for this session; stopped at the end if this session started it."""
     options = DiscoveryOptions(
         mode=Mode(request.config.getoption("--localstack")), env=dict(os.environ), start_port=None
@@ -70,10 +98,12 @@ def localstack(request: pytest.FixtureRequest, phase_timer: PhaseTimer) -> Itera
         failure = str(exc)
     if failure is not None:  # outside the except block: the message alone, no chained traceback
         pytest.fail(failure, pytrace=False)
+    run_ledger.track_lease(lease)
     try:
         yield lease
     finally:
         lease.stop()
+        run_ledger.forget_localstack(lease.endpoint)
         if request.session.testsfailed:
             log.warning("kept the LocalStack state dir for its log: %s", lease.scratch_dir)
         else:
@@ -101,6 +131,7 @@ def _deploy_factory(
     tmp_path_factory: pytest.TempPathFactory,
     endpoint: str,
     timer: PhaseTimer,
+    ledger: RunLedger,
 ) -> DeployFactory:
     def deploy(root: str = ".", variables: dict[str, Any] | None = None, *, apply: bool = True) -> Deployment:
         """Copy the module into a fresh workspace and apply ``root`` (relative to the module) there.
@@ -122,9 +153,18 @@ def _deploy_factory(
             variables=resolved,
             label=f"{root}:{workspace.suffix}",
             suffix=workspace.suffix,
+            runner=functools.partial(run_bounded, tracker=ledger),
         )
+        ledger.track_workspace(deployment.working_dir, endpoint, resolved)
+
+        def destroy() -> None:
+            try:
+                deployment.destroy()
+            finally:
+                ledger.forget_workspace(deployment.working_dir)
+
         # Registered before apply: a half-finished apply is still destroyed.
-        request.addfinalizer(deployment.destroy)
+        request.addfinalizer(destroy)
         if apply:
             deployment.apply()
         return deployment
@@ -138,10 +178,11 @@ def deploy_module(
     tmp_path_factory: pytest.TempPathFactory,
     localstack_endpoint: str,
     phase_timer: PhaseTimer,
+    run_ledger: RunLedger,
 ) -> DeployFactory:
     """Factory: ``deploy_module(root=".", variables=None)``; everything it deployed is destroyed
     when the test module finishes (each apply+destroy costs ~45 s, so modules share them)."""
-    return _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer)
+    return _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer, run_ledger)
 
 
 @pytest.fixture(scope="session")
@@ -150,6 +191,7 @@ def square_deployment(
     tmp_path_factory: pytest.TempPathFactory,
     localstack_endpoint: str,
     phase_timer: PhaseTimer,
+    run_ledger: RunLedger,
 ) -> Deployment:
     """The module with default inputs, applied once per session and answering 200.
 
@@ -157,7 +199,7 @@ def square_deployment(
     each extra apply+destroy would cost ~45 s. Tests that change or destroy a deployment
     use ``deploy_module`` instead.
     """
-    deployment = _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer)()
+    deployment = _deploy_factory(request, tmp_path_factory, localstack_endpoint, phase_timer, run_ledger)()
     deployment.wait_for_first_200()
     return deployment
 

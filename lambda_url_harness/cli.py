@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from lambda_url_harness.deploy import DeployError, deploy, destroy
+from lambda_url_harness.deployment import LocalStackGoneError
 from lambda_url_harness.function_url import FunctionUrlError
-from lambda_url_harness.localstack import Mode
+from lambda_url_harness.localstack import DEFAULT_PORT, Mode
+from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.runs import recover_stale_runs
 from lambda_url_harness.terraform import TerraformError
 from lambda_url_harness.workspace import WorkspaceError
 
 # Failures with a message written for the user: printed without a traceback.
-USER_FACING_ERRORS = (DeployError, TerraformError, FunctionUrlError, WorkspaceError)
+USER_FACING_ERRORS = (DeployError, TerraformError, FunctionUrlError, WorkspaceError, LocalStackGoneError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
         default=Mode.AUTO.value,
         help="auto: LOCALSTACK_ENDPOINT/AWS_ENDPOINT_URL, then 127.0.0.1:4566, then Docker, then embedded",
     )
-    commands.add_parser("destroy", help="tflocal destroy in the repo root; stop LocalStack if deploy started it")
+    deploy_parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="where LocalStack is looked for and started (default 4566)"
+    )
+    destroy_parser = commands.add_parser(
+        "destroy", help="tflocal destroy in the repo root; stop LocalStack if deploy started it"
+    )
+    recover_parser = commands.add_parser(
+        "recover", help="clear what killed runs left behind (deploy, destroy and pytest do this first anyway)"
+    )
+    for sub in (deploy_parser, destroy_parser, recover_parser):
+        # For tests and alternative checkouts: another module copy and its own bookkeeping.
+        sub.add_argument("--root", type=Path, default=REPO_ROOT, help="the Terraform root (default: the repo root)")
+        sub.add_argument("--state-dir", type=Path, default=STATE_DIR, help="records, locks, LocalStack state")
     return parser
 
 
@@ -43,9 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "deploy":
-            deploy(Mode(args.localstack))
+            deploy(Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port)
+        elif args.command == "destroy":
+            destroy(root=args.root, state_dir=args.state_dir)
         else:
-            destroy()
+            actions = recover_stale_runs(args.state_dir)
+            print("\n".join(actions) if actions else "nothing to recover")
     except USER_FACING_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ that ``destroy`` stops it again (and only then).
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from lambda_url_harness.function_url import curl_command_line
 from lambda_url_harness.inventory import leftovers
 from lambda_url_harness.localstack import (
     DEFAULT_ENDPOINT,
+    DEFAULT_PORT,
     ENDPOINT_ENV_VARS,
     DiscoveryOptions,
     LocalStackUnavailableError,
@@ -33,6 +35,8 @@ from lambda_url_harness.localstack import (
     health,
 )
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.runs import RunLedger, recover_stale_runs
+from lambda_url_harness.terraform import run_bounded
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import clear_stale_override
 
@@ -89,19 +93,37 @@ def exclusive(state_dir: Path) -> Iterator[None]:
         yield
 
 
+def embedded_state_dir(state_dir: Path) -> Path | None:
+    """Where deploy's embedded LocalStack keeps its PID file: the launcher's default for the project's
+    own state dir (so `make stop`/`make status` see it), else inside the given state dir."""
+    return None if state_dir.resolve() == STATE_DIR.resolve() else state_dir / "localstack"
+
+
 def deploy(
     mode: Mode = Mode.AUTO,
     *,
     root: Path = REPO_ROOT,
     state_dir: Path = STATE_DIR,
+    port: int = DEFAULT_PORT,
     env: dict[str, str] | None = None,
     out: Printer = print,
 ) -> dict[str, Any]:
-    """Apply the module in ``root`` and call its URL; returns the URL's JSON answer."""
+    """Apply the module in ``root`` and call its URL; returns the URL's JSON answer.
+
+    ``port``: where LocalStack is looked for (step ``running``) and started (docker/embedded).
+    """
     timer = PhaseTimer()
     with exclusive(state_dir):
+        _recover(state_dir, out)
         previous = read_record(state_dir)
-        options = DiscoveryOptions(mode=mode, env=dict(os.environ if env is None else env), keep_running=True)
+        options = DiscoveryOptions(
+            mode=mode,
+            env=dict(os.environ if env is None else env),
+            keep_running=True,
+            start_port=port,
+            default_endpoint=f"http://127.0.0.1:{port}",
+            embedded_state_dir=embedded_state_dir(state_dir),
+        )
         try:
             with timer.phase("localstack", mode.value):
                 lease = acquire(options)
@@ -117,7 +139,17 @@ def deploy(
         out(f"==> LocalStack: {record.source} at {lease.endpoint}{stops}")
 
         clear_stale_override(root)
-        deployment = Deployment(root, lease.endpoint, timer, label="repo root", state_dir=state_dir)
+        # tflocal runs in its own process group: if this process is SIGKILLed, the record lets the
+        # next deploy/destroy stop it before touching the override file or the state.
+        ledger = RunLedger(state_dir, label="deploy")
+        deployment = Deployment(
+            root,
+            lease.endpoint,
+            timer,
+            label="repo root",
+            state_dir=state_dir,
+            runner=functools.partial(run_bounded, tracker=ledger),
+        )
         out("==> tflocal init + apply in the repo root (~30-60 s)")
         try:
             deployment.apply()
@@ -125,6 +157,8 @@ def deploy(
         except Exception:
             out("deploy failed; `make destroy` removes whatever was created (and LocalStack if we started it)")
             raise
+        finally:
+            ledger.close()
         answer: dict[str, Any] = response.json()
 
     url = deployment.function_url
@@ -148,6 +182,7 @@ def destroy(
     timer = PhaseTimer()
     environment = dict(os.environ if env is None else env)
     with exclusive(state_dir):
+        _recover(state_dir, out)
         record = read_record(state_dir)
         endpoint = record.endpoint if record else _endpoint_without_record(environment)
         probe = Deployment(root, endpoint, timer, label="repo root", state_dir=state_dir)
@@ -167,7 +202,7 @@ def destroy(
             out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
         if record and record.started_by_deploy:
             out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")
-            _stop_started(record)
+            _stop_started(record, state_dir)
         elif record:
             out(f"==> leaving the {record.source} LocalStack at {record.endpoint} running (deploy did not start it)")
         (state_dir / RECORD_NAME).unlink(missing_ok=True)
@@ -191,11 +226,19 @@ def _endpoint_without_record(env: dict[str, str]) -> str:
     return next((env[name].rstrip("/") for name in ENDPOINT_ENV_VARS if env.get(name)), DEFAULT_ENDPOINT)
 
 
-def _stop_started(record: DeployRecord) -> None:
+def _recover(state_dir: Path, out: Printer) -> None:
+    """Clear what a killed deploy/destroy (or test run) recorded before working in the same places."""
+    actions = recover_stale_runs(state_dir)
+    if actions:
+        out("==> cleared what an interrupted run left behind:\n" + "\n".join(f"    {line}" for line in actions))
+
+
+def _stop_started(record: DeployRecord, state_dir: Path) -> None:
     if record.source == "embedded":
         from embedded_localstack.launcher import EmbeddedSettings, stop
 
-        stop(EmbeddedSettings(port=record.port))
+        own_state_dir = embedded_state_dir(state_dir)
+        stop(EmbeddedSettings(port=record.port, **({"state_dir": own_state_dir} if own_state_dir else {})))
     elif record.source == "docker":
         import docker
         from docker.errors import DockerException, NotFound

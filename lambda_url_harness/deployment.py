@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import requests
+from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_url_harness.function_url import function_url_session, wait_for_status
+from lambda_url_harness.function_url import (
+    FUNCTION_ERROR_STATUS,
+    FunctionUrlError,
+    function_url_session,
+    wait_for_status,
+)
+from lambda_url_harness.inventory import localstack_session
+from lambda_url_harness.localstack import health
 from lambda_url_harness.project import DEFAULT_REGION, STATE_DIR
-from lambda_url_harness.terraform import CommandTimeouts, Tflocal, tflocal_env
+from lambda_url_harness.terraform import CommandTimeouts, Runner, TerraformError, Tflocal, run_bounded, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
 
 log = logging.getLogger(__name__)
 
 SMOKE_PAYLOAD = {"number": 6}
 SMOKE_RESULT = {"result": 36}
+
+FAST_FAIL_OVERRIDE = "harness_fast_fail_override.tf"
+"""Written only for a destroy against an endpoint that no longer answers, removed right after.
+
+Against a dead endpoint the aws provider retries each call up to ``max_retries`` (default 25) with
+back-off: measured 84 s just to fail its account lookup, before any resource. One attempt fails in
+~7 s with the same message.
+"""
+FAST_FAIL_PROVIDER = 'provider "aws" {\n  max_retries = 1\n}\n'
+FAST_FAIL_DESTROY_TIMEOUT_S = 90.0
+
+
+class LocalStackGoneError(RuntimeError):
+    """LocalStack stopped answering while Terraform worked against it; the message says what that means."""
 
 
 class Deployment:
@@ -40,6 +63,7 @@ class Deployment:
         region: str = DEFAULT_REGION,
         state_dir: Path = STATE_DIR,
         timeouts: CommandTimeouts | None = None,
+        runner: Runner = run_bounded,
     ) -> None:
         self.working_dir = working_dir
         self.endpoint = endpoint
@@ -49,7 +73,9 @@ class Deployment:
         self.suffix = suffix
         """The workspace's unique suffix, which resource names derive from."""
         self.timer = timer
-        self.tflocal = Tflocal(working_dir, tflocal_env(endpoint, state_dir, region), self.variables, timeouts=timeouts)
+        self.tflocal = Tflocal(
+            working_dir, tflocal_env(endpoint, state_dir, region), self.variables, timeouts=timeouts, runner=runner
+        )
         self.outputs: dict[str, Any] = {}
         self._initialized = False
 
@@ -72,13 +98,40 @@ class Deployment:
         if not self._initialized:
             self.init()
         with self.timer.phase("apply", self.label):
-            self.tflocal.apply()
+            try:
+                self.tflocal.apply()
+            except TerraformError as exc:
+                if health(self.endpoint) is None:
+                    raise LocalStackGoneError(
+                        f"LocalStack at {self.endpoint} stopped answering during `apply` in {self.working_dir}; "
+                        "the apply failed halfway. Check its log (embedded: the state dir's localstack.log). "
+                        f"Terraform said:\n{exc}"
+                    ) from exc
+                raise
         self.outputs = self.tflocal.outputs()
 
     def wait_for_first_200(self, payload: Any = SMOKE_PAYLOAD, attempts: int = 30) -> requests.Response:
         """POST to the Function URL until it answers 200 (a new function may still be Pending)."""
         with self.session() as session, self.timer.phase("first 200", self.label):
-            return wait_for_status(session, self.function_url, payload, attempts=attempts)
+            try:
+                return wait_for_status(session, self.function_url, payload, attempts=attempts)
+            except FunctionUrlError as exc:
+                if exc.status != FUNCTION_ERROR_STATUS:
+                    raise
+                raise FunctionUrlError(f"{exc}\n{self.recent_function_logs()}", exc.status) from exc
+
+    def recent_function_logs(self, limit: int = 30) -> str:
+        """The function's last log lines (the traceback or "Task timed out"), for error messages."""
+        group = self.outputs.get("log_group_name")
+        if not group:
+            return "(no log_group_name output to read the function's log from)"
+        logs = localstack_session(self.region).client("logs", endpoint_url=self.endpoint)
+        try:
+            events = logs.filter_log_events(logGroupName=str(group), limit=10_000).get("events", [])
+        except (BotoCoreError, ClientError) as exc:
+            return f"(could not read log group {group}: {exc})"
+        lines = [event["message"].rstrip() for event in sorted(events, key=lambda e: e["timestamp"])[-limit:]]
+        return f"--- last {len(lines)} lines of log group {group} ---\n" + "\n".join(lines)
 
     def plan_has_changes(self) -> bool:
         with self.timer.phase("plan", self.label):
@@ -90,6 +143,32 @@ class Deployment:
             return
         if not self._initialized and not (self.working_dir / ".terraform").is_dir():
             self.init()
+        if health(self.endpoint) is None:
+            self._destroy_against_dead_endpoint()
+            return
         with self.timer.phase("destroy", self.label):
             self.tflocal.destroy()
         self.outputs = {}
+
+    def _destroy_against_dead_endpoint(self) -> None:
+        """Try the destroy once, with one attempt per call, and explain what the state still lists."""
+        override = self.working_dir / FAST_FAIL_OVERRIDE
+        override.write_text(FAST_FAIL_PROVIDER)
+        started = time.monotonic()
+        try:
+            with self.timer.phase("destroy (no LocalStack)", self.label):
+                self.tflocal.destroy(timeout_s=FAST_FAIL_DESTROY_TIMEOUT_S)
+        except TerraformError as exc:
+            failure = exc
+        else:  # it came back in the meantime
+            self.outputs = {}
+            return
+        finally:
+            override.unlink(missing_ok=True)
+        raise LocalStackGoneError(
+            f"destroy in {self.working_dir} failed after {time.monotonic() - started:.0f} s: no LocalStack answers "
+            f"at {self.endpoint}. Its state still lists {', '.join(self.tflocal.state_addresses())}. "
+            "Those resources lived in that LocalStack: one without persistence (embedded, or Docker without "
+            "PERSISTENCE=1) took them with it, so nothing is left deployed; delete the state. A persistent "
+            f"LocalStack: start it again and destroy.\nTerraform said:\n{failure}"
+        ) from failure

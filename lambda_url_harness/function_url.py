@@ -26,8 +26,17 @@ LOCAL_ONLY_SUFFIXES = (".localstack.cloud", ".localhost")
 """Host suffixes that name LocalStack itself (LOCALSTACK_HOST); everything else goes out unchanged."""
 
 
+FUNCTION_ERROR_STATUS = 502
+"""What a Function URL answers when the function raised, timed out or crashed (AWS and LocalStack alike)."""
+
+
 class FunctionUrlError(RuntimeError):
     """The Function URL did not answer as expected within the allowed attempts."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The last HTTP status seen, None when there was no answer."""
 
 
 def is_local_only_host(host: str | None) -> bool:
@@ -89,25 +98,40 @@ def wait_for_status(
     expected_status: int = 200,
     attempts: int = 30,
     interval_s: float = 2.0,
+    function_error_attempts: int = 2,
 ) -> requests.Response:
     """POST until the URL answers ``expected_status`` (a new function may still be Pending).
 
-    Bounded by ``attempts``; raises :class:`FunctionUrlError` with the last answer otherwise.
+    Bounded by ``attempts``; raises :class:`FunctionUrlError` with the last answer otherwise. A 502
+    means the function itself failed, which waiting does not fix: after ``function_error_attempts``
+    of them in a row it gives up at once.
     """
     last: str = "no answer"
+    status: int | None = None
+    function_errors = 0
     for attempt in range(1, attempts + 1):
         try:
             response = post_json(session, url, payload)
         except requests.RequestException as exc:
-            last = f"{type(exc).__name__}: {exc}"
+            last, status, function_errors = f"{type(exc).__name__}: {exc}", None, 0
         else:
             if response.status_code == expected_status:
                 return response
-            last = f"HTTP {response.status_code}: {response.text[:500]}"
+            status = response.status_code
+            last = f"HTTP {status}: {response.text[:500]}"
+            function_errors = function_errors + 1 if status == FUNCTION_ERROR_STATUS else 0
+            if function_errors >= function_error_attempts and expected_status != FUNCTION_ERROR_STATUS:
+                raise FunctionUrlError(
+                    f"{url} answered HTTP {status} {function_errors} times in a row: the function raised, timed "
+                    f"out or crashed (Function URLs answer 502 for a failed invocation, like AWS); last: {last}",
+                    status,
+                )
         log.info("attempt %d/%d on %s: %s", attempt, attempts, url, last)
         if attempt < attempts:
             time.sleep(interval_s)
-    raise FunctionUrlError(f"{url} did not answer HTTP {expected_status} after {attempts} attempts; last: {last}")
+    raise FunctionUrlError(
+        f"{url} did not answer HTTP {expected_status} after {attempts} attempts; last: {last}", status
+    )
 
 
 def curl_command(url: str, endpoint: str, payload: Mapping[str, Any] | None = None) -> list[str]:

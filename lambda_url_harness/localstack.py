@@ -29,7 +29,8 @@ from lambda_url_harness.project import STATE_DIR
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+DEFAULT_PORT = 4566
+DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
 ENDPOINT_ENV_VARS = ("LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL")
 REQUIRED_SERVICES = ("iam", "lambda", "logs", "sts")
 DOCKER_IMAGE = "localstack/localstack:4.9.2"
@@ -117,11 +118,32 @@ def missing_services(document: Mapping[str, Any], required: tuple[str, ...]) -> 
     return [name for name in required if services.get(name, "disabled") in _UNUSABLE_SERVICE_STATES]
 
 
+def describe_non_localstack(endpoint: str, timeout_s: float = 2.0) -> str:
+    """What answers at ``endpoint`` instead of LocalStack, for error messages (e.g. a squatter on 4566)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        try:
+            response = session.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
+        except requests.ConnectionError as exc:
+            if "refused" in str(exc).lower():
+                return f"nothing listens at {endpoint}"
+            return f"something at {endpoint} accepts connections but speaks no HTTP ({type(exc).__name__})"
+        except requests.Timeout:
+            return f"something at {endpoint} accepts connections but does not answer within {timeout_s:.0f} s"
+        except requests.RequestException as exc:
+            return f"no usable answer from {endpoint} ({type(exc).__name__}: {exc})"
+    server = response.headers.get("Server", "")
+    return (
+        f"{endpoint} answers /_localstack/health with HTTP {response.status_code}"
+        f"{f' (Server: {server})' if server else ''}: that is not LocalStack"
+    )
+
+
 def check_endpoint(endpoint: str, required: tuple[str, ...]) -> str | None:
     """None when ``endpoint`` is a healthy LocalStack with ``required`` services, else the reason."""
     document = health(endpoint)
     if document is None:
-        return f"no LocalStack answers at {endpoint}/_localstack/health"
+        return describe_non_localstack(endpoint)
     missing = missing_services(document, required)
     if missing:
         return f"LocalStack at {endpoint} lacks services {', '.join(missing)} (set SERVICES to include them)"
@@ -130,12 +152,13 @@ def check_endpoint(endpoint: str, required: tuple[str, ...]) -> str | None:
 
 def wait_healthy(endpoint: str, required: tuple[str, ...], timeout_s: float, interval_s: float = 1.0) -> str | None:
     """Poll until healthy; None on success, else the last reason. Bounded by time and count."""
-    attempts = max(1, int(timeout_s / interval_s))
-    reason: str | None = "not checked"
-    for _ in range(attempts):
+    deadline = time.monotonic() + timeout_s
+    for _ in range(max(1, int(timeout_s / interval_s))):
         reason = check_endpoint(endpoint, required)
         if reason is None:
             return None
+        if time.monotonic() > deadline:  # each check may itself wait for a silent squatter
+            break
         time.sleep(interval_s)
     return reason
 

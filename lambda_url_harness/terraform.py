@@ -28,7 +28,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
@@ -133,7 +133,26 @@ class CompletedCommand:
     stderr: str
 
 
-def run_bounded(argv: list[str], cwd: Path, env: Mapping[str, str], timeout_s: float) -> CompletedCommand:
+class ProcessTracker(Protocol):
+    """Told about every process :func:`run_bounded` starts (e.g. :class:`lambda_url_harness.runs.RunLedger`).
+
+    The process leads its own process group, so it outlives a SIGKILLed caller; a tracker's record lets
+    the next run stop it.
+    """
+
+    def process_started(self, pid: int, command: str) -> None: ...
+
+    def process_ended(self, pid: int) -> None: ...
+
+
+def run_bounded(
+    argv: list[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    *,
+    tracker: ProcessTracker | None = None,
+) -> CompletedCommand:
     """Run ``argv`` capturing output; on timeout interrupt it like Ctrl-C, then kill its process group.
 
     tflocal forwards one SIGINT to terraform, which then stops gracefully; signalling the whole
@@ -150,6 +169,18 @@ def run_bounded(argv: list[str], cwd: Path, env: Mapping[str, str], timeout_s: f
         text=True,
         start_new_session=True,
     )
+    if tracker is not None:
+        tracker.process_started(process.pid, shlex.join([Path(argv[0]).name, *argv[1:2]]))
+    try:
+        return _communicate_bounded(process, argv, cwd, timeout_s)
+    finally:
+        if tracker is not None:
+            tracker.process_ended(process.pid)
+
+
+def _communicate_bounded(
+    process: subprocess.Popen[str], argv: list[str], cwd: Path, timeout_s: float
+) -> CompletedCommand:
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -242,8 +273,21 @@ class Tflocal:
         _, stdout, _ = self._terraform.output_cmd(json=IsFlagged, no_color=IsFlagged, timeout_s=self.timeouts.output)
         return {name: entry["value"] for name, entry in json.loads(stdout or "{}").items()}
 
-    def destroy(self) -> None:
-        self._terraform.destroy(force=IsNotFlagged, auto_approve=True, timeout_s=self.timeouts.destroy)
+    def destroy(self, timeout_s: float | None = None) -> None:
+        self._terraform.destroy(force=IsNotFlagged, auto_approve=True, timeout_s=timeout_s or self.timeouts.destroy)
+
+    def state_addresses(self) -> list[str]:
+        """Resource addresses the local state lists (read from the file: works without any endpoint)."""
+        state_file = self.working_dir / "terraform.tfstate"
+        try:
+            resources = json.loads(state_file.read_text()).get("resources", [])
+        except (OSError, json.JSONDecodeError):
+            return []
+        return [
+            ".".join(part for part in (item.get("module"), item.get("type"), item.get("name")) if part)
+            for item in resources
+            if item.get("mode") == "managed"
+        ]
 
     def has_state(self) -> bool:
         """True when the local state records any resource (so a destroy has work to do)."""

@@ -8,6 +8,7 @@ a short random suffix for resource names so parallel runs (pytest-xdist) never c
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import secrets
 import shutil
@@ -29,6 +30,7 @@ _NEVER_COPIED = (
     "*.tfplan",
     "builds",
     OVERRIDE_FILE,
+    "harness_*_override.tf",
     "__pycache__",
     "*.pyc",
 )
@@ -72,7 +74,7 @@ def create_workspace(source: Path, parent: Path, suffix: str | None = None) -> W
     ignore = shutil.ignore_patterns(*_NEVER_COPIED)
     for pattern in MODULE_ITEMS:
         for item in sorted(source.glob(pattern)):
-            if item.name in _NEVER_COPIED:
+            if any(fnmatch.fnmatch(item.name, pattern) for pattern in _NEVER_COPIED):
                 continue
             if item.is_dir():
                 shutil.copytree(item, root / item.name, ignore=ignore)

@@ -1,0 +1,157 @@
+"""A test run is SIGKILLed during ``apply``; the next run clears exactly what it left.
+
+The killed run is a real pytest session (``tests/acceptance/test_deployed_function_url.py``, embedded
+LocalStack on a free port) with a state dir of its own (``$LAMBDA_URL_HARNESS_STATE_DIR``) and its own
+``--basetemp``. A SIGKILL leaves its LocalStack (own session), tflocal/terraform (own process group,
+still applying), the workspace with a half-applied state and its run record. The next run's recovery
+(``python -m lambda_url_harness recover``, the same function ``pytest`` and ``make deploy`` call first)
+must stop and remove those, and nothing else: a foreign LocalStack in a look-alike state dir, a foreign
+file, a foreign directory and the run record of a live process all survive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faults_helpers import (
+    alive,
+    function_processes,
+    processes_in,
+    role_exists,
+    sigkill,
+    start_private_localstack,
+    stop_quietly,
+    wait_until,
+)
+
+from embedded_localstack.launcher import is_healthy
+from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
+from lambda_url_harness.runs import RunLedger, process_start_ticks, read_records
+
+pytestmark = pytest.mark.acceptance
+
+CHILD_TIMEOUT_S = 240.0
+
+
+def _record_applying(state_dir: Path) -> dict[str, Any] | None:
+    """The killed-to-be run's record, once it shows a running ``tflocal apply``."""
+    for path, record in read_records(state_dir):
+        if record.label == "pytest" and any(p.command == "tflocal apply" for p in record.processes):
+            return json.loads(path.read_text())
+    return None
+
+
+def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    # Things the killed run did not create, some looking exactly like its own.
+    foreign_file = state_dir / "notes.txt"
+    foreign_file.write_text("mine\n")
+    foreign_dir = state_dir / "localstack-test-mine"
+    foreign = start_private_localstack(foreign_dir)
+    live_ledger = RunLedger(state_dir, label="someone-alive")  # this process: alive, so never recovered
+    live_workspace = tmp_path / "elsewhere" / "ws-alive"
+    live_workspace.mkdir(parents=True)
+    live_ledger.track_workspace(live_workspace, foreign.endpoint)
+
+    environment = {
+        key: value for key, value in os.environ.items() if key not in ("LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL")
+    }
+    environment[STATE_DIR_VARIABLE] = str(state_dir)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/acceptance/test_deployed_function_url.py",
+            "--localstack=embedded",
+            "-p",
+            "no:cacheprovider",
+            f"--basetemp={tmp_path / 'killed-run'}",
+            "-q",
+        ],
+        cwd=REPO_ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: _record_applying(state_dir) is not None or child.poll() is not None, 120), (
+            "the child run never reached `tflocal apply`"
+        )
+        record = _record_applying(state_dir)
+        assert record is not None, f"the child run ended (exit {child.returncode}) before `tflocal apply`"
+        # Half-applied: LocalStack holds the role, the function is still to come.
+        role_name = f"{record['workspaces'][0]['variables']['function_name']}-role"
+        endpoint = record["localstacks"][0]["endpoint"]
+        assert wait_until(lambda: role_exists(endpoint, role_name), 120), "the child's apply never created the role"
+        sigkill(child.pid)
+        child.wait(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+
+    # What the SIGKILL left behind.
+    (localstack,) = record["localstacks"]
+    (workspace,) = record["workspaces"]
+    (tflocal,) = record["processes"]
+    localstack_dir = Path(localstack["state_dir"])
+    port = int(localstack["endpoint"].rsplit(":", 1)[1])
+    workspace_root = Path(workspace["path"])
+    assert localstack_dir.parent == state_dir and localstack["scratch"]
+    assert alive(localstack["pid"]), "the killed run's LocalStack should have outlived it"
+    assert (localstack_dir / "localstack.pid").exists()
+    assert process_start_ticks(tflocal["pid"]) == tflocal["start_ticks"], "tflocal should still be applying"
+    assert workspace_root.is_dir()
+
+    recovery = subprocess.run(
+        [sys.executable, "-m", "lambda_url_harness", "recover", "--state-dir", str(state_dir)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    try:
+        assert recovery.returncode == 0, recovery.stderr
+        report = recovery.stdout
+        assert f"stopped left-over `tflocal apply` (pid {tflocal['pid']})" in report
+        assert f"stopped left-over embedded LocalStack at {localstack['endpoint']}" in report
+        assert f"removed workspace {workspace_root}" in report
+
+        # Gone: the run's LocalStack, its function processes, tflocal/terraform, its files.
+        assert not alive(localstack["pid"])
+        assert wait_until(lambda: not function_processes(port), 15)
+        assert not processes_in(workspace_root.parent)
+        assert not localstack_dir.exists()
+        assert not workspace_root.exists()
+        assert [r.label for _, r in read_records(state_dir)] == ["someone-alive"]
+
+        # Untouched: everything the killed run did not record.
+        assert foreign_file.read_text() == "mine\n"
+        assert foreign.pid is not None and alive(foreign.pid)
+        assert is_healthy(foreign.endpoint)
+        assert (foreign_dir / "localstack.pid").exists()
+        assert live_workspace.is_dir()
+
+        # Nothing left to do for the run after that.
+        again = subprocess.run(
+            [sys.executable, "-m", "lambda_url_harness", "recover", "--state-dir", str(state_dir)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert again.stdout.strip() == "nothing to recover", again.stdout
+    finally:
+        live_ledger.close()
+        stop_quietly(foreign.settings)
+        stop_quietly(type(foreign.settings)(port=port, state_dir=localstack_dir))
