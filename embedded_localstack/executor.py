@@ -43,6 +43,7 @@ from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntim
 
 from embedded_localstack.function_urls import limit_function_url_payloads
 from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
+from embedded_localstack.spares import Spare, SparePool, end_spare
 from embedded_localstack.speedups import batch_lambda_log_shipping
 
 LOG = logging.getLogger(__name__)
@@ -55,8 +56,10 @@ EXIT_WAIT_S = 2.0
 FRAME_HEADER_BYTES = 5
 # Frame kinds, as in runtime/bootstrap.py: ready, init error, invoke, result, function error.
 READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
+CONFIGURE = b"C"  # to a spare process only: the environment it is to serve (see spares.py)
 LOOPBACK = "127.0.0.1"
 INTERPRETERS = InterpreterResolver()
+SPARES = SparePool(BOOTSTRAP, INTERPRETER_FLAGS)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -158,26 +161,20 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return Path(self.function_version.config.code.get_unzipped_code_location())
 
     def _spawn_and_wait_until_ready(self) -> float:
-        """Start the process and wait for its ready frame; returns the init duration in ms."""
+        """Start the process (or adopt a spare) and wait for its ready frame; returns the init duration in ms."""
         interpreter = INTERPRETERS.resolve(self.function_version.config.runtime)
-        ours, theirs = socket.socketpair()
         started = time.perf_counter()
-        try:
-            with self._log_path.open("ab") as log_file:
-                self._process = subprocess.Popen(
-                    [str(interpreter), *INTERPRETER_FLAGS, str(BOOTSTRAP), str(theirs.fileno())],
-                    env=self._environment,
-                    cwd=self._code_dir(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    pass_fds=(theirs.fileno(),),
-                    # Own process group: stopping the environment also ends anything the handler started.
-                    process_group=0,
-                )
-        finally:
-            theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
+        spare = SPARES.take(interpreter) if SPARES.fits(interpreter, self._environment) else None
+        ours = None
+        if spare is not None:
+            try:
+                ours = self._adopt(spare)
+            except OSError as error:  # it died after take(): a fresh process instead
+                LOG.warning("executor %s: spare %s unusable (%s)", self.id, spare.process.pid, error)
+                end_spare(spare)
+                self._process = None
+        if ours is None:
+            ours = self._spawn(interpreter)
         self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
@@ -199,7 +196,42 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if kind != READY:
             self._end_process()
             raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
-        return (time.perf_counter() - started) * 1000
+        init_ms = (time.perf_counter() - started) * 1000
+        # Only now, so that starting the next spare never competes with this cold start for CPU.
+        SPARES.replenish_in_background(interpreter)
+        return init_ms
+
+    def _spawn(self, interpreter: Path) -> socket.socket:
+        ours, theirs = socket.socketpair()
+        try:
+            with self._log_path.open("ab") as log_file:
+                self._process = subprocess.Popen(
+                    [str(interpreter), *INTERPRETER_FLAGS, str(BOOTSTRAP), str(theirs.fileno())],
+                    env=self._environment,
+                    cwd=self._code_dir(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    close_fds=True,
+                    pass_fds=(theirs.fileno(),),
+                    # Own process group: stopping the environment also ends anything the handler started.
+                    process_group=0,
+                )
+        finally:
+            theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
+        return ours
+
+    def _adopt(self, spare: Spare) -> socket.socket:
+        """Hand a spare this environment: environment variables, working directory, log file (as stdout/stderr)."""
+        self._process = spare.process
+        body = json.dumps({"environ": self._environment, "cwd": str(self._code_dir())}).encode()
+        frame = CONFIGURE + len(body).to_bytes(4, "big") + body
+        with self._log_path.open("ab") as log_file:
+            # The descriptor travels with the frame's first bytes (SCM_RIGHTS); the rest follows if need be.
+            sent = socket.send_fds(spare.channel, [frame], [log_file.fileno()])
+            spare.channel.sendall(frame[sent:])
+        LOG.debug("executor %s: adopted spare pid %s", self.id, spare.process.pid)
+        return spare.channel
 
     def _exit_code(self) -> int | None:
         process = self._process
@@ -348,10 +380,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if version_config.package_type != PackageType.Zip:
             raise LambdaRuntimeException("the local-process executor runs zip packages only, not container images")
         try:
-            INTERPRETERS.resolve(version_config.runtime)
+            interpreter = INTERPRETERS.resolve(version_config.runtime)
         except InterpreterError as error:
             # Raised here, the function goes State=Failed with this message as StateReason.
             raise LambdaRuntimeException(str(error)) from error
+        SPARES.replenish_in_background(interpreter)  # so that even the first invoke finds one
         if version_config.code:
             version_config.code.prepare_for_execution()
 

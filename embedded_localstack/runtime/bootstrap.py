@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 PARENT_POLL_INTERVAL_S = 0.5
 FRAME_HEADER_BYTES = 5
 READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
+CONFIGURE = b"C"
+SPARE_MARKER = "EMBEDDED_LAMBDA_SPARE"
 
 
 class InitError(Exception):
@@ -171,6 +173,26 @@ class ExecutorChannel:
         self._socket = socket.socket(fileno=fd)
         self._reader = self._socket.makefile("rb")
 
+    def receive_configuration(self) -> tuple[dict[str, Any], int] | None:
+        """Spare only: the ``C`` frame (JSON) and the log file descriptor sent with it; None at end of file.
+
+        Read from the raw socket (the descriptor arrives as ancillary data), before the buffered reader is used.
+        """
+        data, fds, _, _ = socket.recv_fds(self._socket, 1 << 16, 1)
+
+        def expected() -> int:
+            header = data[:FRAME_HEADER_BYTES]
+            return FRAME_HEADER_BYTES + int.from_bytes(header[1:], "big") if len(header) == FRAME_HEADER_BYTES else -1
+
+        while data and (expected() < 0 or len(data) < expected()):
+            chunk = self._socket.recv(1 << 16)
+            if not chunk:
+                return None
+            data += chunk
+        if len(data) < FRAME_HEADER_BYTES or data[:1] != CONFIGURE or len(fds) != 1:
+            return None
+        return json.loads(data[FRAME_HEADER_BYTES:]), fds[0]
+
     def send(self, kind: bytes, body: bytes) -> None:
         self._socket.sendall(kind + len(body).to_bytes(4, "big") + body)
 
@@ -223,13 +245,34 @@ def run_invocation(handler: Any, invocation: dict[str, Any], request_filter: Req
     return RESULT, body
 
 
+def become_environment(configuration: dict[str, Any], log_fd: int) -> None:
+    """Spare only: turn into the process the executor would have spawned for this environment."""
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    environ = dict(configuration["environ"])
+    # The interpreter's locale coercion added LC_CTYPE at start-up (the spare is started without it, and only
+    # for functions whose LANG/LC_* equal the spare's): a freshly spawned process would have it too.
+    if "LC_CTYPE" in os.environ and "LC_CTYPE" not in environ:
+        environ["LC_CTYPE"] = os.environ["LC_CTYPE"]
+    os.environ.clear()  # wholesale: unsetenv for every variable of the spare, putenv for the function's
+    os.environ.update(environ)
+    time.tzset()  # the time module read TZ when it was imported
+    os.chdir(configuration["cwd"])
+
+
 def main() -> int:
+    channel = ExecutorChannel(int(sys.argv[1]))
+    exit_when_orphaned()
+    if SPARE_MARKER in os.environ:
+        received = channel.receive_configuration()
+        if received is None:  # the executor closed our socket (LocalStack stopped) before using us
+            return 0
+        become_environment(*received)
     task_root = os.environ["LAMBDA_TASK_ROOT"]
     runtime_dir = os.environ["LAMBDA_RUNTIME_DIR"]
-    channel = ExecutorChannel(int(sys.argv[1]))
     # -I -S left only the standard library on sys.path; the function's code comes first, as on AWS.
     sys.path[:0] = [task_root, runtime_dir]
-    exit_when_orphaned()
     request_filter = install_lambda_logging()
 
     try:
