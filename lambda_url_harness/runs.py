@@ -96,6 +96,8 @@ def stop_process_group(pid: int, start_ticks: int, grace_s: float = PROCESS_INTE
     log.warning("stopping process group %d left running by a killed run", pid)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGINT)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGCONT)  # a stopped (Ctrl-Z'd, frozen) group would never see the SIGINT
     if not _wait_gone(pid, grace_s):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)

@@ -77,20 +77,6 @@ def processes_in(directory: Path) -> set[int]:
     return found
 
 
-def function_processes(port: int) -> set[int]:
-    """Function processes started by the LocalStack on ``port`` (their environment names its runtime endpoint),
-    also once they are orphans."""
-    marker = f"LOCALSTACK_RUNTIME_ENDPOINT=http://127.0.0.1:{port}/".encode()
-    found: set[int] = set()
-    for entry in _proc_entries():
-        try:
-            if marker in (entry / "environ").read_bytes() and alive(int(entry.name)):
-                found.add(int(entry.name))
-        except OSError:
-            continue
-    return found
-
-
 def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
     """Poll ``condition`` a bounded number of times; True as soon as it holds."""
     for _ in range(max(1, int(timeout_s / interval_s))):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,6 @@ from typing import Any
 import pytest
 from faults_helpers import (
     alive,
-    function_processes,
     processes_in,
     role_exists,
     sigkill,
@@ -30,7 +30,7 @@ from faults_helpers import (
     wait_until,
 )
 
-from embedded_localstack.launcher import is_healthy
+from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
 from lambda_url_harness.runs import RunLedger, process_start_ticks, read_records
 
@@ -93,6 +93,9 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
         assert wait_until(lambda: role_exists(endpoint, role_name), 120), "the child's apply never created the role"
         sigkill(child.pid)
         child.wait(timeout=30)
+        # Freeze the orphaned tflocal and terraform mid-apply: on a busy machine the apply could otherwise
+        # finish before the recovery looks (which sends SIGCONT along with its SIGINT).
+        os.killpg(record["processes"][0]["pid"], signal.SIGSTOP)
     finally:
         if child.poll() is None:
             child.kill()
@@ -110,6 +113,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
     assert (localstack_dir / "localstack.pid").exists()
     assert process_start_ticks(tflocal["pid"]) == tflocal["start_ticks"], "tflocal should still be applying"
     assert workspace_root.is_dir()
+    localstack_tree = process_tree(localstack["pid"])
 
     recovery = subprocess.run(
         [sys.executable, "-m", "lambda_url_harness", "recover", "--state-dir", str(state_dir)],
@@ -128,7 +132,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
 
         # Gone: the run's LocalStack, its function processes, tflocal/terraform, its files.
         assert not alive(localstack["pid"])
-        assert wait_until(lambda: not function_processes(port), 15)
+        assert wait_until(lambda: not any(alive(pid) for pid in localstack_tree), 15), "LocalStack's children live on"
         assert not processes_in(workspace_root.parent)
         assert not localstack_dir.exists()
         assert not workspace_root.exists()

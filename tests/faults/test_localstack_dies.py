@@ -16,7 +16,6 @@ import pytest
 from faults_helpers import (
     alive,
     client,
-    function_processes,
     processes_in,
     role_exists,
     sigkill,
@@ -26,7 +25,7 @@ from faults_helpers import (
     wait_until,
 )
 
-from embedded_localstack.launcher import is_healthy
+from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.deployment import Deployment, LocalStackGoneError
 from lambda_url_harness.project import REPO_ROOT
 from lambda_url_harness.timing import PhaseTimer
@@ -46,8 +45,9 @@ def test_localstack_killed_during_apply(tmp_path: Path) -> None:
     assert localstack.pid is not None
     try:
         start_warm_function(localstack.endpoint, "fault-warm")
-        functions_before = function_processes(settings.port)
-        assert functions_before, "expected a warm function process before the crash"
+        # Everything LocalStack started (function processes, spare runtime processes): they must not outlive it.
+        children = process_tree(localstack.pid) - {localstack.pid}
+        assert children, "expected a warm function process before the crash"
 
         workspace = create_workspace(REPO_ROOT, tmp_path / "workspaces")
         function_name = f"square-{workspace.suffix}"
@@ -87,8 +87,8 @@ def test_localstack_killed_during_apply(tmp_path: Path) -> None:
 
         # No orphans: the crashed LocalStack, its function processes, tflocal/terraform.
         assert not alive(localstack.pid)
-        assert wait_until(lambda: not function_processes(settings.port), 15), (
-            f"function processes outlived LocalStack: {sorted(function_processes(settings.port))}"
+        assert wait_until(lambda: not any(alive(pid) for pid in children), 15), (
+            f"function processes outlived LocalStack: {sorted(pid for pid in children if alive(pid))}"
         )
         assert not processes_in(workspace.root), "tflocal or terraform still runs in the workspace"
 
