@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import socket
@@ -36,6 +37,16 @@ def start_private_localstack(state_dir: Path, port: int | None = None) -> Embedd
 def stop_quietly(settings: EmbeddedSettings) -> None:
     """Teardown: stop whatever the PID file still names (a no-op after a crash the test caused)."""
     stop(settings)
+
+
+def stop_localstacks_under(directory: Path) -> None:
+    """Teardown: stop every embedded LocalStack whose PID file lies in a direct subdirectory of ``directory``."""
+    for pid_file in directory.glob("*/localstack.pid"):
+        try:
+            endpoint = json.loads(pid_file.read_text())["endpoint"]
+        except (OSError, ValueError, KeyError):
+            continue
+        stop(EmbeddedSettings(port=int(endpoint.rsplit(":", 1)[1]), state_dir=pid_file.parent))
 
 
 def client(service: str, endpoint: str) -> Any:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,13 @@ from faults_helpers import (
     role_exists,
     sigkill,
     start_private_localstack,
-    stop_quietly,
+    stop_localstacks_under,
     wait_until,
 )
 
 from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
-from lambda_url_harness.runs import RunLedger, process_start_ticks, read_records
+from lambda_url_harness.runs import RunLedger, process_start_ticks, read_records, recover_stale_runs
 
 pytestmark = pytest.mark.acceptance
 
@@ -47,9 +48,19 @@ def _record_applying(state_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    """The killed run's state dir; whatever the test leaves running in it (on failure) is stopped."""
+    directory = tmp_path / "state"
+    directory.mkdir()
+    try:
+        yield directory
+    finally:
+        recover_stale_runs(directory)  # the killed run's leftovers, should the test fail before its recovery
+        stop_localstacks_under(directory)  # the foreign LocalStack
+
+
+def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Path) -> None:
     # Things the killed run did not create, some looking exactly like its own.
     foreign_file = state_dir / "notes.txt"
     foreign_file.write_text("mine\n")
@@ -106,7 +117,6 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
     (workspace,) = record["workspaces"]
     (tflocal,) = record["processes"]
     localstack_dir = Path(localstack["state_dir"])
-    port = int(localstack["endpoint"].rsplit(":", 1)[1])
     workspace_root = Path(workspace["path"])
     assert localstack_dir.parent == state_dir and localstack["scratch"]
     assert alive(localstack["pid"]), "the killed run's LocalStack should have outlived it"
@@ -157,5 +167,3 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path) -> None:
         assert again.stdout.strip() == "nothing to recover", again.stdout
     finally:
         live_ledger.close()
-        stop_quietly(foreign.settings)
-        stop_quietly(type(foreign.settings)(port=port, state_dir=localstack_dir))
