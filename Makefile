@@ -14,7 +14,7 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help runtime venv start stop status deploy destroy test lint fmt bench clean
+.PHONY: help runtime venv start stop status deploy destroy recover test lint fmt bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ deploy: runtime ## find or start LocalStack, tflocal apply in the repo root, cal
 
 destroy: runtime ## tflocal destroy in the repo root; stop LocalStack if deploy started it
 	@$(PY) -m lambda_url_harness destroy
+
+recover: runtime ## clear what a killed run left (its LocalStack, tflocal, workspaces), nothing else
+	@$(PY) -m lambda_url_harness recover
 
 test: venv ## run every test (unit, terraform, embedded, acceptance); leaves nothing running
 	@$(PY) -m pytest $(PYTEST_ARGS)
