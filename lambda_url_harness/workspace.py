@@ -64,6 +64,24 @@ def unique_suffix() -> str:
     return secrets.token_hex(3)
 
 
+def copy_module(source: Path, destination: Path, extra_items: tuple[str, ...] = ()) -> Path:
+    """Copy what the module needs (``MODULE_ITEMS`` plus ``extra_items``, globs relative to ``source``)
+    into ``destination``, leaving out Terraform working files, state, build outputs and override files."""
+    ignore = shutil.ignore_patterns(*_NEVER_COPIED)
+    destination.mkdir(parents=True, exist_ok=True)
+    for pattern in (*MODULE_ITEMS, *extra_items):
+        for item in sorted(source.glob(pattern)):
+            if any(fnmatch.fnmatch(item.name, never) for never in _NEVER_COPIED):
+                continue
+            target = destination / item.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if item.is_dir():
+                shutil.copytree(item, target, ignore=ignore)
+            else:
+                shutil.copy2(item, target)
+    return destination
+
+
 def create_workspace(source: Path, parent: Path, suffix: str | None = None) -> Workspace:
     """Copy the module at ``source`` into a new directory under ``parent``."""
     if not any(source.glob("*.tf")):
@@ -71,15 +89,7 @@ def create_workspace(source: Path, parent: Path, suffix: str | None = None) -> W
     suffix = suffix or unique_suffix()
     root = parent / f"ws-{suffix}"
     root.mkdir(parents=True, exist_ok=False)
-    ignore = shutil.ignore_patterns(*_NEVER_COPIED)
-    for pattern in MODULE_ITEMS:
-        for item in sorted(source.glob(pattern)):
-            if any(fnmatch.fnmatch(item.name, pattern) for pattern in _NEVER_COPIED):
-                continue
-            if item.is_dir():
-                shutil.copytree(item, root / item.name, ignore=ignore)
-            else:
-                shutil.copy2(item, root / item.name)
+    copy_module(source, root)
     log.info("workspace %s created from %s", root, source)
     return Workspace(root=root, suffix=suffix)
 

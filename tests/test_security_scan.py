@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lambda_url_harness import workspace
 from lambda_url_harness.tfconfig import terraform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO_ROOT / ".state"
 CHECKOV = REPO_ROOT / ".venv-scan" / "bin" / "checkov"
-SCANNED_PATHS = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "lambda", "scripts", "examples")
-IGNORED = shutil.ignore_patterns(
-    ".terraform", ".terraform.lock.hcl", "builds", "__pycache__", "*.tfstate*", "localstack_providers_override.tf"
-)
-
 SKIPPED_BY_DESIGN = {
     "CKV_AWS_338",  # log retention >= 1 year: the caller's choice (log_retention_in_days)
     "CKV_AWS_116",  # dead-letter queue: only for asynchronous invokes
@@ -52,17 +47,6 @@ OPT_INS = {
 """The optional hardening switched on: the X-Ray policy (with its unavoidable "*") must pass the IAM checks too."""
 
 pytestmark = pytest.mark.terraform
-
-
-def copy_module(destination: Path) -> Path:
-    destination.mkdir(parents=True)
-    for name in SCANNED_PATHS:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=IGNORED)
-        else:
-            shutil.copy2(source, destination / name)
-    return destination
 
 
 def run_checkov(module_dir: Path, var_file: Path | None = None) -> dict[str, Any]:
@@ -95,7 +79,7 @@ def failed_summary(report: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def module_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return copy_module(tmp_path_factory.mktemp("scan") / "module")
+    return workspace.copy_module(REPO_ROOT, tmp_path_factory.mktemp("scan") / "module")
 
 
 @pytest.fixture(scope="module", params=["defaults", "opt-ins"])

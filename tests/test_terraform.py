@@ -18,40 +18,18 @@ from pathlib import Path
 
 import pytest
 
+from lambda_url_harness import workspace
 from lambda_url_harness.tfconfig import terraform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO_ROOT / ".state"
 HANDLER_NAME = "lambda_function_square.py"
-MODULE_PATHS = ("main.tf", "variables.tf", "outputs.tf", "versions.tf", "lambda", "scripts", "examples", "tests")
-IGNORED = shutil.ignore_patterns(
-    ".terraform",
-    ".terraform.lock.hcl",
-    "builds",
-    "__pycache__",
-    "*.pyc",
-    "*.tfstate*",
-    "*.tfplan",
-    "localstack_providers_override.tf",
-    "acceptance",
-    "embedded",
-    "unit",
-    "hardening",
-)
-
 pytestmark = pytest.mark.terraform
 
 
 def copy_module(destination: Path) -> Path:
-    """A private copy of the module (HCL, handler, packager, examples, native tests)."""
-    destination.mkdir(parents=True, exist_ok=True)
-    for name in MODULE_PATHS:
-        source = REPO_ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, destination / name, ignore=IGNORED)
-        else:
-            shutil.copy2(source, destination / name)
-    return destination
+    """A private copy of the module (HCL, handler, packager, examples) plus the native tests."""
+    return workspace.copy_module(REPO_ROOT, destination, extra_items=("tests/*.tftest.hcl",))
 
 
 def terraform(workdir: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

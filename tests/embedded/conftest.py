@@ -16,9 +16,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from embedded_helpers import MISSING_PYTHON, REGION, ROLE_ARN, build_zip, free_port, stop_and_check_nothing_left
+from embedded_helpers import MISSING_PYTHON, REGION, ROLE_ARN, stop_and_check_nothing_left
+from support import build_zip
 
 from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start
+from lambda_url_harness.localstack import free_port
 
 
 @pytest.fixture(scope="session")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import base64
-import io
 import json
-import socket
-import time
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from support import alive
 
 from embedded_localstack.launcher import (
     EmbeddedSettings,
@@ -27,20 +24,6 @@ MISSING_PYTHON = "/nonexistent/bin/python3.12"
 """The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def build_zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in files.items():
-            archive.writestr(name, source)
-    return buffer.getvalue()
-
-
 def processes_using_endpoint(port: int) -> set[int]:
     """Processes whose environment points at a LocalStack on ``port`` (function processes, even orphans)."""
     marker = f"LOCALSTACK_RUNTIME_ENDPOINT=http://127.0.0.1:{port}/".encode()
@@ -53,22 +36,6 @@ def processes_using_endpoint(port: int) -> set[int]:
             except OSError:
                 continue
     return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:
-    """Polls ``condition`` a bounded number of times; True as soon as it holds."""
-    for _ in range(max(1, int(timeout_s / interval_s))):
-        if condition():
-            return True
-        time.sleep(interval_s)
-    return condition()
 
 
 def stop_and_check_nothing_left(settings: EmbeddedSettings, pid: int) -> None:

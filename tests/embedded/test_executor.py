@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from embedded_helpers import MISSING_PYTHON, alive, invoke, wait_until
+from embedded_helpers import MISSING_PYTHON, invoke
+from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
 
@@ -271,7 +272,7 @@ def lambda_handler(event, context):
 def test_code_update_takes_effect_on_next_invoke(aws, deploy_function):
     name = deploy_function({"lambda_function.py": "def lambda_handler(e, c):\n    return 'v1'\n"})
     assert invoke(aws, name, {}).payload == "v1"
-    from embedded_helpers import build_zip
+    from support import build_zip
 
     aws.lambda_.update_function_code(
         FunctionName=name, ZipFile=build_zip({"lambda_function.py": "def lambda_handler(e, c):\n    return 'v2'\n"})

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from embedded_helpers import ROLE_ARN, build_zip
+from embedded_helpers import ROLE_ARN
+from support import build_zip
 
 pytestmark = pytest.mark.embedded
 

@@ -15,16 +15,8 @@ import uuid
 
 import boto3
 import pytest
-from embedded_helpers import (
-    REGION,
-    ROLE_ARN,
-    alive,
-    build_zip,
-    free_port,
-    processes_using_endpoint,
-    stop_and_check_nothing_left,
-    wait_until,
-)
+from embedded_helpers import REGION, ROLE_ARN, processes_using_endpoint, stop_and_check_nothing_left
+from support import alive, build_zip, wait_until
 
 from embedded_localstack.launcher import (
     EmbeddedLocalStackError,
@@ -35,6 +27,7 @@ from embedded_localstack.launcher import (
     start,
     stop,
 )
+from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from embedded_helpers import alive, invoke, wait_until
+from embedded_helpers import invoke
+from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
 

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import signal
 import socket
 import threading
-import time
-import zipfile
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from support import alive, build_zip
 
 from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start, stop
 from lambda_url_harness.localstack import free_port
@@ -62,13 +59,6 @@ def role_exists(endpoint: str, role_name: str) -> bool:
     return True
 
 
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _proc_entries() -> list[Path]:
     return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit() and int(entry.name) != os.getpid()]
 
@@ -88,26 +78,9 @@ def processes_in(directory: Path) -> set[int]:
     return found
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
-    """Poll ``condition`` a bounded number of times; True as soon as it holds."""
-    for _ in range(max(1, int(timeout_s / interval_s))):
-        if condition():
-            return True
-        time.sleep(interval_s)
-    return condition()
-
-
 def sigkill(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
-def build_zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in files.items():
-            archive.writestr(name, source)
-    return buffer.getvalue()
 
 
 def start_warm_function(endpoint: str, name: str) -> None:

@@ -21,15 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults_helpers import (
-    alive,
-    processes_in,
-    role_exists,
-    sigkill,
-    start_private_localstack,
-    stop_localstacks_under,
-    wait_until,
-)
+from faults_helpers import processes_in, role_exists, sigkill, start_private_localstack, stop_localstacks_under
+from support import alive, wait_until
 
 from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE

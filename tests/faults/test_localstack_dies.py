@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from faults_helpers import (
-    alive,
     client,
     processes_in,
     role_exists,
@@ -22,8 +21,8 @@ from faults_helpers import (
     start_private_localstack,
     start_warm_function,
     stop_quietly,
-    wait_until,
 )
+from support import alive, wait_until
 
 from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.deployment import Deployment, LocalStackGoneError
