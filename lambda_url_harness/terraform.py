@@ -269,9 +269,25 @@ class Tflocal:
         return returncode == 2
 
     def outputs(self) -> dict[str, Any]:
-        """All root outputs as ``{name: value}``."""
+        """All root outputs as ``{name: value}``.
+
+        Read from the local state when there is one (what ``terraform output`` would print, without
+        another tflocal start-up, ~0.5-1 s per deployment); otherwise, e.g. with a remote backend,
+        from ``tflocal output -json``.
+        """
+        local = self._local_state()
+        if local is not None and isinstance(local.get("outputs"), dict):
+            return {name: entry["value"] for name, entry in local["outputs"].items()}
         _, stdout, _ = self._terraform.output_cmd(json=IsFlagged, no_color=IsFlagged, timeout_s=self.timeouts.output)
         return {name: entry["value"] for name, entry in json.loads(stdout or "{}").items()}
+
+    def _local_state(self) -> dict[str, Any] | None:
+        """The local backend's state (format version 4), or None when there is none we can read."""
+        try:
+            state = json.loads((self.working_dir / "terraform.tfstate").read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return state if isinstance(state, dict) and state.get("version") == 4 else None
 
     def destroy(self, timeout_s: float | None = None) -> None:
         self._terraform.destroy(force=IsNotFlagged, auto_approve=True, timeout_s=timeout_s or self.timeouts.destroy)

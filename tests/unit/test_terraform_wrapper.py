@@ -101,6 +101,14 @@ def test_outputs_are_unwrapped_values(tmp_path: Path) -> None:
     assert recorder.calls[0][:3] == ["tflocal", "output", "-json"]
 
 
+def test_outputs_come_from_the_local_state_without_running_tflocal(tmp_path: Path) -> None:
+    state = {"version": 4, "outputs": {"function_url": {"value": "http://y/", "type": "string"}}, "resources": []}
+    (tmp_path / "terraform.tfstate").write_text(json.dumps(state))
+    recorder = Recorder(stdout='{"function_url": {"value": "http://x/"}}')
+    assert make(tmp_path, recorder).outputs() == {"function_url": "http://y/"}
+    assert recorder.calls == []
+
+
 def test_output_errors_raise_instead_of_returning_none(tmp_path: Path) -> None:
     with pytest.raises(TerraformError):
         make(tmp_path, Recorder(returncode=1, stdout="Error: no state")).outputs()
