@@ -43,6 +43,18 @@ from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntim
 
 from embedded_localstack.function_urls import limit_function_url_payloads
 from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
+
+# The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
+# function error; CONFIGURE goes to a spare process only, see spares.py).
+from embedded_localstack.runtime.bootstrap import (
+    CONFIGURE,
+    FRAME_HEADER_BYTES,
+    FUNCTION_ERROR,
+    INIT_ERROR,
+    INVOKE,
+    READY,
+    RESULT,
+)
 from embedded_localstack.spares import Spare, SparePool, end_spare
 from embedded_localstack.speedups import batch_lambda_log_shipping
 
@@ -53,10 +65,6 @@ BOOTSTRAP = RUNTIME_DIR / "bootstrap.py"
 LIVENESS_POLL_S = 0.25
 KILL_WAIT_S = 5.0
 EXIT_WAIT_S = 2.0
-FRAME_HEADER_BYTES = 5
-# Frame kinds, as in runtime/bootstrap.py: ready, init error, invoke, result, function error.
-READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
-CONFIGURE = b"C"  # to a spare process only: the environment it is to serve (see spares.py)
 LOOPBACK = "127.0.0.1"
 INTERPRETERS = InterpreterResolver()
 SPARES = SparePool(BOOTSTRAP, INTERPRETER_FLAGS)

@@ -29,9 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from embedded_localstack.runtime.bootstrap import SPARE_MARKER
+
 LOG = logging.getLogger(__name__)
 
-SPARE_MARKER = "EMBEDDED_LAMBDA_SPARE"
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
 SPARE_LANG = "en_US.UTF-8"
 KILL_WAIT_S = 5.0

@@ -1,1 +1,2 @@
-"""Files that run *inside* a function process (stdlib only, never imported by the harness or LocalStack)."""
+"""Files that run *inside* a function process (stdlib only). The executor imports bootstrap.py only for its
+frame-protocol constants, so both ends share one definition."""
