@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embedded_localstack import launcher
+
 if TYPE_CHECKING:
     from lambda_url_harness.localstack import LocalStackLease
 
@@ -63,21 +65,9 @@ def is_same_process(pid: int, start_ticks: int) -> bool:
     return process_start_ticks(pid) == start_ticks
 
 
-def _group_members(pgid: int) -> set[int]:
-    members: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.add(int(entry.name))
-    return members
-
-
 def _wait_gone(pgid: int, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while _group_members(pgid):
+    while launcher.process_group_members(pgid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.2)
@@ -346,14 +336,12 @@ def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]
 def _stop_localstack(localstack: TrackedLocalStack) -> list[str]:
     actions: list[str] = []
     if localstack.source == "embedded" and localstack.state_dir:
-        from embedded_localstack.launcher import EmbeddedLocalStackError, EmbeddedSettings, stop
-
         port = int(localstack.endpoint.rsplit(":", 1)[1].rstrip("/"))
         try:
             # stop() checks the PID file's process is our LocalStack, and clears a stale PID file.
-            if stop(EmbeddedSettings(port=port, state_dir=Path(localstack.state_dir))):
+            if launcher.stop(launcher.EmbeddedSettings(port=port, state_dir=Path(localstack.state_dir))):
                 actions.append(f"stopped left-over embedded LocalStack at {localstack.endpoint}")
-        except EmbeddedLocalStackError as exc:
+        except launcher.EmbeddedLocalStackError as exc:
             actions.append(f"could not stop the LocalStack at {localstack.endpoint}: {exc}")
             return actions
         if localstack.scratch:
