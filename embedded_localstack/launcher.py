@@ -20,6 +20,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -96,15 +97,21 @@ class EmbeddedLocalStack:
 
 
 # -- health ----------------------------------------------------------------------------------------------------
-def is_healthy(endpoint: str, timeout_s: float = 2.0) -> bool:
-    """True if a LocalStack answers ``/_localstack/health`` at ``endpoint``."""
+def health(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    """The ``/_localstack/health`` document at ``endpoint``, or None when nothing (or not LocalStack) answers."""
     with requests.Session() as session:
         session.trust_env = False  # a proxy from the environment must not answer for loopback
         try:
-            response = session.get(f"{endpoint}/_localstack/health", timeout=timeout_s)
-            return response.ok and isinstance(response.json().get("services"), dict)
+            response = session.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
+            document = response.json() if response.status_code == 200 else None
         except (requests.RequestException, ValueError):
-            return False
+            return None
+    return document if isinstance(document, dict) and isinstance(document.get("services"), dict) else None
+
+
+def is_healthy(endpoint: str, timeout_s: float = 2.0) -> bool:
+    """True if a LocalStack answers ``/_localstack/health`` at ``endpoint``."""
+    return health(endpoint, timeout_s) is not None
 
 
 # -- processes -------------------------------------------------------------------------------------------------

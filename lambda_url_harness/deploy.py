@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from embedded_localstack.launcher import health
 from lambda_url_harness.deployment import SMOKE_PAYLOAD, Deployment
 from lambda_url_harness.function_url import curl_command_line
 from lambda_url_harness.inventory import leftovers
@@ -32,7 +33,6 @@ from lambda_url_harness.localstack import (
     LocalStackUnavailableError,
     Mode,
     acquire,
-    health,
 )
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR
 from lambda_url_harness.runs import RunLedger, recover_stale_runs

@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
+from embedded_localstack.launcher import health
 from lambda_url_harness.function_url import (
     FUNCTION_ERROR_STATUS,
     FunctionUrlError,
@@ -18,7 +19,6 @@ from lambda_url_harness.function_url import (
     wait_for_status,
 )
 from lambda_url_harness.inventory import localstack_session
-from lambda_url_harness.localstack import health
 from lambda_url_harness.project import DEFAULT_REGION, STATE_DIR
 from lambda_url_harness.terraform import CommandTimeouts, Runner, TerraformError, Tflocal, run_bounded, tflocal_env
 from lambda_url_harness.timing import PhaseTimer

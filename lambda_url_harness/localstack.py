@@ -25,6 +25,7 @@ from typing import Any
 
 import requests
 
+from embedded_localstack import launcher
 from lambda_url_harness.project import STATE_DIR
 
 log = logging.getLogger(__name__)
@@ -96,23 +97,6 @@ class DiscoveryOptions:
 # ---------------------------------------------------------------- health
 
 
-def health(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
-    """LocalStack's health document, or None when nothing (or not LocalStack) answers."""
-    with requests.Session() as session:
-        session.trust_env = False  # an environment proxy must not answer for LocalStack
-        try:
-            response = session.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
-        except requests.RequestException:
-            return None
-    if response.status_code != 200:
-        return None
-    try:
-        document = response.json()
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) and "services" in document else None
-
-
 def missing_services(document: Mapping[str, Any], required: tuple[str, ...]) -> list[str]:
     services = document.get("services") or {}
     return [name for name in required if services.get(name, "disabled") in _UNUSABLE_SERVICE_STATES]
@@ -141,7 +125,7 @@ def describe_non_localstack(endpoint: str, timeout_s: float = 2.0) -> str:
 
 def check_endpoint(endpoint: str, required: tuple[str, ...]) -> str | None:
     """None when ``endpoint`` is a healthy LocalStack with ``required`` services, else the reason."""
-    document = health(endpoint)
+    document = launcher.health(endpoint)
     if document is None:
         return describe_non_localstack(endpoint)
     missing = missing_services(document, required)
@@ -257,11 +241,6 @@ def _container_logs(container: Any) -> str:
 
 
 def try_embedded(options: DiscoveryOptions) -> StepResult:
-    try:
-        from embedded_localstack.launcher import EmbeddedLocalStackError, EmbeddedSettings, start
-    except ImportError as exc:
-        return f"embedded_localstack.launcher is not importable ({exc})"
-
     port = options.start_port or free_port()
     throwaway_state: Path | None = None
     kwargs: dict[str, Any] = {"port": port, "startup_timeout_s": options.startup_timeout_s}
@@ -272,8 +251,8 @@ def try_embedded(options: DiscoveryOptions) -> StepResult:
         throwaway_state = STATE_DIR / f"localstack-test-{port}"
         kwargs["state_dir"] = throwaway_state
     try:
-        instance = start(EmbeddedSettings(**kwargs))
-    except EmbeddedLocalStackError as exc:
+        instance = launcher.start(launcher.EmbeddedSettings(**kwargs))
+    except launcher.EmbeddedLocalStackError as exc:
         return f"the embedded LocalStack failed to start: {exc}"
 
     return LocalStackLease(

@@ -304,7 +304,6 @@ def _recover(record: RunRecord) -> list[str]:
 def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]:
     """Destroy what the workspace's state holds (when its LocalStack outlives the run), then delete it."""
     from lambda_url_harness.deployment import Deployment  # deployment -> terraform -> this module's users
-    from lambda_url_harness.localstack import health
     from lambda_url_harness.timing import PhaseTimer
     from lambda_url_harness.workspace import clear_stale_override
 
@@ -319,7 +318,7 @@ def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]
     deployment = Deployment(path, workspace.endpoint, PhaseTimer(), variables=workspace.variables, label=path.name)
     if destroy and deployment.tflocal.has_state():
         clear_stale_override(path)  # the killed tflocal's; tflocal refuses to run while it exists
-        if health(workspace.endpoint) is None:
+        if launcher.health(workspace.endpoint) is None:
             actions.append(f"{path}: its LocalStack {workspace.endpoint} is gone, and the resources with it")
         else:
             try:
