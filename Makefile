@@ -14,45 +14,79 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help runtime venv start stop status deploy destroy recover test lint fmt bench clean
+.PHONY: help bubblewrap lock runtime venv start stop status deploy destroy recover test lint fmt bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# pip's output goes to a log (the offline indexes print a warning per package); it is
-# shown when the install fails.
-$(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
-	@mkdir -p $(STATE)
-	@echo "==> creating $(VENV) (harness and dev tools)"
-	@$(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/pip install -e '.[dev]' >$(STATE)/pip-venv.log 2>&1 || { tail -40 $(STATE)/pip-venv.log; exit 1; }
-	@touch $@
+# Every virtualenv installs exact pins from a lock file (`make lock` regenerates them):
+#   .venv             harness + dev tools: pyproject.toml (dependencies + dev extra) -> requirements/harness.lock
+#   .venv-localstack  LocalStack for embedded mode: embedded_localstack/requirements/localstack.in -> .lock
+#   .venv-scan        checkov: requirements/scan.in -> requirements/scan.lock
+HARNESS_LOCK := requirements/harness.lock
+LS_LOCK      := embedded_localstack/requirements/localstack.lock
+SCAN_LOCK    := requirements/scan.lock
 
-$(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml
+# make-venv: the one recipe that creates a virtualenv and installs it from its lock.
+#   $(1) venv dir  $(2) what it holds  $(3) pip install arguments  $(4) optional second pip install
+# pip's output goes to .state/pip<venv>.log, e.g. .state/pip.venv-scan.log (the offline indexes
+# print a warning per package); it is shown when the install fails.
+define make-venv
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 	@mkdir -p $(STATE)
-	@echo "==> creating $(LS_VENV) (localstack-core for embedded mode; ~1-2 min the first time)"
-	@$(PYTHON) -m venv $(LS_VENV)
-	@$(LS_VENV)/bin/pip install -r requirements/localstack.txt >$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
-	@# our executor plugin, registered through the entry point in pyproject.toml
-	@$(LS_VENV)/bin/pip install --no-deps -e . >>$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
-	@touch $@
+	@echo "==> creating $(1) ($(2))"
+	@$(PYTHON) -m venv $(1)
+	@$(1)/bin/pip install $(3) >$(STATE)/pip$(1).log 2>&1 || { tail -40 $(STATE)/pip$(1).log; exit 1; }
+	$(if $(4),@$(1)/bin/pip install $(4) >>$(STATE)/pip$(1).log 2>&1 || { tail -40 $(STATE)/pip$(1).log; exit 1; })
+	@touch $(1)/.installed
+endef
 
-# checkov in its own venv (requirements/scan.txt says why).
-$(SCAN_VENV)/.installed: requirements/scan.txt
+$(VENV)/.installed: pyproject.toml $(HARNESS_LOCK)
+	$(call make-venv,$(VENV),harness and dev tools,-c $(HARNESS_LOCK) -e '.[dev]')
+
+# The second install registers our executor plugin (entry point in pyproject.toml) without
+# pulling the harness's dependencies into LocalStack's venv.
+$(LS_VENV)/.installed: pyproject.toml $(LS_LOCK)
+	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),--no-deps -e .)
+
+# checkov in its own venv (requirements/scan.in says why).
+$(SCAN_VENV)/.installed: $(SCAN_LOCK)
+	$(call make-venv,$(SCAN_VENV),checkov for the security scan,-r $(SCAN_LOCK))
+
+# Embedded mode runs each function inside bubblewrap (Linux only). As root with apt-get it is
+# installed here; otherwise the error says how. Silent when bwrap is already there.
+bubblewrap:
+	@[ "$$(uname -s)" != Linux ] || command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    mkdir -p $(STATE); echo "==> installing bubblewrap (apt-get)"; \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } >$(STATE)/apt-bubblewrap.log 2>&1 \
+	      || { tail -20 $(STATE)/apt-bubblewrap.log; echo "error: could not install bubblewrap with apt-get"; exit 1; }; \
+	  else \
+	    echo "error: embedded mode needs bubblewrap (bwrap) on PATH. Install it as root:"; \
+	    echo "  Debian/Ubuntu: apt-get install bubblewrap   Fedora: dnf install bubblewrap   Arch: pacman -S bubblewrap"; \
+	    exit 2; \
+	  fi; }
+
+# `make lock` regenerates every lock with uv (pinned below, installed from PyPI into .venv).
+# Existing pins are kept where they still satisfy the inputs; UPGRADE=1 moves every package to
+# the newest version the inputs allow. Locks target CPython 3.11 on every platform.
+UV_VERSION := 0.13.9
+UV         := $(VENV)/bin/uv
+UPGRADE    ?=
+LOCK_INPUTS = $(wildcard embedded_localstack/requirements/*.in)
+UV_COMPILE  = $(UV) pip compile --quiet --universal --python-version 3.11 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+
+$(VENV)/.uv-$(UV_VERSION):
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
-	@mkdir -p $(STATE)
-	@echo "==> creating $(SCAN_VENV) (checkov for the security scan)"
-	@$(PYTHON) -m venv $(SCAN_VENV)
-	@$(SCAN_VENV)/bin/pip install -r requirements/scan.txt >$(STATE)/pip-scan.log 2>&1 || { tail -40 $(STATE)/pip-scan.log; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	@touch $@
 
 $(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
 	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
 
 # What deploy/start/stop need; `venv` adds the scan venv that only the tests use.
-runtime: $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc
+runtime: bubblewrap $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc
 
 venv: runtime $(SCAN_VENV)/.installed ## create the virtualenvs (idempotent)
 
@@ -86,6 +120,11 @@ fmt: venv ## format Python and HCL
 	@$(VENV)/bin/ruff format .
 	@$(VENV)/bin/ruff check --fix .
 	@terraform fmt -recursive
+
+lock: $(VENV)/.uv-$(UV_VERSION) ## regenerate every lock file with uv pip compile (UPGRADE=1: newest allowed versions)
+	$(UV_COMPILE) pyproject.toml --extra dev -o $(HARNESS_LOCK)
+	$(UV_COMPILE) requirements/scan.in -o $(SCAN_LOCK)
+	@$(foreach in,$(LOCK_INPUTS),echo "$(UV_COMPILE) $(in) -o $(in:.in=.lock)" && $(UV_COMPILE) $(in) -o $(in:.in=.lock) && ) true
 
 bench: venv ## benchmark the deploy/call/destroy cycle and invoke latency
 	@$(PY) -m bench
