@@ -60,12 +60,18 @@ def code(cell: str) -> str:
     return match.group(1)
 
 
-def test_inputs_table_matches_variables_tf() -> None:
-    variables = blocks(REPO_ROOT / "variables.tf", "variable")
-    rows = readme_table("Inputs")
-    assert [code(row["Name"]) for row in rows] == [name for name, _ in variables]
-    for row, (name, body) in zip(rows, variables, strict=True):
+def rows_and_blocks(heading: str, path: str, kind: str) -> list[tuple[dict[str, str], str, dict[str, Any]]]:
+    """The README table's rows next to the HCL blocks they describe: same names, same order, same descriptions."""
+    hcl = blocks(REPO_ROOT / path, kind)
+    rows = readme_table(heading)
+    assert [code(row["Name"]) for row in rows] == [name for name, _ in hcl]
+    for row, (name, body) in zip(rows, hcl, strict=True):
         assert row["Description"] == unquote(body["description"]), name
+    return [(row, name, body) for row, (name, body) in zip(rows, hcl, strict=True)]
+
+
+def test_inputs_table_matches_variables_tf() -> None:
+    for row, name, body in rows_and_blocks("Inputs", "variables.tf", "variable"):
         assert type_expression(code(row["Type"])) == type_expression(body["type"]), name
         expected_default = unquote(body["default"]) if "default" in body else "required"
         shown = row["Default"]
@@ -73,11 +79,7 @@ def test_inputs_table_matches_variables_tf() -> None:
 
 
 def test_outputs_table_matches_outputs_tf() -> None:
-    outputs = blocks(REPO_ROOT / "outputs.tf", "output")
-    rows = readme_table("Outputs")
-    assert [code(row["Name"]) for row in rows] == [name for name, _ in outputs]
-    for row, (name, body) in zip(rows, outputs, strict=True):
-        assert row["Description"] == unquote(body["description"]), name
+    assert rows_and_blocks("Outputs", "outputs.tf", "output")
 
 
 @pytest.mark.parametrize("path", ["variables.tf", "outputs.tf"])
