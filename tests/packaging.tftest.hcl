@@ -2,11 +2,7 @@
 # the handler, and its name and hash depend on the sources only.
 
 mock_provider "aws" {
-  mock_resource "aws_iam_role" {
-    defaults = {
-      arn = "arn:aws:iam::123456789012:role/square-role"
-    }
-  }
+  source = "./tests/mocks"
 }
 
 run "build" {

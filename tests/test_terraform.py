@@ -29,7 +29,7 @@ pytestmark = pytest.mark.terraform
 
 def copy_module(destination: Path) -> Path:
     """A private copy of the module (HCL, handler, packager, examples) plus the native tests."""
-    return workspace.copy_module(REPO_ROOT, destination, extra_items=("tests/*.tftest.hcl",))
+    return workspace.copy_module(REPO_ROOT, destination, extra_items=("tests/*.tftest.hcl", "tests/mocks"))
 
 
 def terraform(workdir: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
