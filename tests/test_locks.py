@@ -48,7 +48,9 @@ def pins(lock: Path) -> dict[str, str]:
     return pinned
 
 
-@pytest.mark.parametrize(("lock", "inputs"), [pytest.param(*item, id=item[0]) for item in sorted(lock_inputs().items())])
+@pytest.mark.parametrize(
+    ("lock", "inputs"), [pytest.param(*item, id=item[0]) for item in sorted(lock_inputs().items())]
+)
 def test_lock_satisfies_its_input(lock: str, inputs: list[str]) -> None:
     path = REPO_ROOT / lock
     assert path.is_file(), f"{lock} is missing: run `make lock`"
