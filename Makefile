@@ -27,12 +27,14 @@ HARNESS_LOCK := requirements/harness.lock
 LS_LOCK      := embedded_localstack/requirements/localstack.lock
 SCAN_LOCK    := requirements/scan.lock
 
+check-python = @command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+
 # make-venv: the one recipe that creates a virtualenv and installs it from its lock.
 #   $(1) venv dir  $(2) what it holds  $(3) pip install arguments  $(4) optional second pip install
 # pip's output goes to .state/pip<venv>.log, e.g. .state/pip.venv-scan.log (the offline indexes
 # print a warning per package); it is shown when the install fails.
 define make-venv
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	$(check-python)
 	@mkdir -p $(STATE)
 	@echo "==> creating $(1) ($(2))"
 	@$(PYTHON) -m venv $(1)
@@ -77,7 +79,7 @@ LOCK_INPUTS = $(wildcard embedded_localstack/requirements/*.in)
 UV_COMPILE  = $(UV) pip compile --quiet --universal --python-version 3.11 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
 
 $(VENV)/.uv-$(UV_VERSION):
-	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
+	$(check-python)
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	@touch $@
