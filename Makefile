@@ -30,7 +30,7 @@ SCAN_LOCK    := requirements/scan.lock
 check-python = @command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 
 # make-venv: the one recipe that creates a virtualenv and installs it from its lock.
-#   $(1) venv dir  $(2) what it holds  $(3) pip install arguments  $(4) optional second pip install
+#   $(1) venv dir  $(2) what it holds  $(3) pip install arguments  $(4) optional command run after it
 # pip's output goes to .state/pip<venv>.log, e.g. .state/pip.venv-scan.log (the offline indexes
 # print a warning per package); it is shown when the install fails.
 define make-venv
@@ -39,7 +39,7 @@ define make-venv
 	@echo "==> creating $(1) ($(2))"
 	@$(PYTHON) -m venv $(1)
 	@$(1)/bin/pip install $(3) >$(STATE)/pip$(1).log 2>&1 || { tail -40 $(STATE)/pip$(1).log; exit 1; }
-	$(if $(4),@$(1)/bin/pip install $(4) >>$(STATE)/pip$(1).log 2>&1 || { tail -40 $(STATE)/pip$(1).log; exit 1; })
+	$(if $(4),@{ $(4); } >>$(STATE)/pip$(1).log 2>&1 || { tail -40 $(STATE)/pip$(1).log; exit 1; })
 	@touch $(1)/.installed
 endef
 
@@ -49,7 +49,7 @@ $(VENV)/.installed: pyproject.toml $(HARNESS_LOCK)
 # The second install registers our executor plugin (entry point in pyproject.toml) without
 # pulling the harness's dependencies into LocalStack's venv.
 $(LS_VENV)/.installed: pyproject.toml $(LS_LOCK)
-	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),--no-deps -e .)
+	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e .)
 
 # checkov in its own venv (requirements/scan.in says why).
 $(SCAN_VENV)/.installed: $(SCAN_LOCK)
