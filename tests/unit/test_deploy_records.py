@@ -7,11 +7,14 @@ from pathlib import Path
 import pytest
 
 from lambda_url_harness.cli import build_parser
-from lambda_url_harness.deploy import DeployError, DeployRecord, exclusive, read_record, write_record
+from lambda_url_harness.localstack import LocalStackHandle
+from lambda_url_harness.root_deploy import DeployError, exclusive, read_record, write_record
 
 
 def test_record_round_trip(tmp_path: Path) -> None:
-    record = DeployRecord("http://127.0.0.1:4570", "embedded", True, "1234")
+    record = LocalStackHandle(
+        source="embedded", endpoint="http://127.0.0.1:4570", owned=True, pid=1234, started=1.5e9, state_dir="/s"
+    )
     write_record(tmp_path, record)
     assert read_record(tmp_path) == record
     assert record.port == 4570
