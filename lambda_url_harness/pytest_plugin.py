@@ -273,18 +273,9 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 
 def _keep(deployment: Deployment) -> str:
-    """Leave the deployment up; write its variables next to it so a plain ``tflocal destroy`` works there."""
+    """Leave the deployment up; write its variables next to it so a plain ``destroy`` works there later."""
     (deployment.working_dir / "kept.auto.tfvars.json").write_text(json.dumps(deployment.variables, indent=2) + "\n")
-    environment = {
-        "AWS_ENDPOINT_URL": deployment.endpoint,
-        **{name: deployment.tflocal.env[name] for name in ("TF_CLI_CONFIG_FILE",) if name in deployment.tflocal.env},
-    }
-    assignments = " ".join(f"{name}={shlex.quote(value)}" for name, value in environment.items())
-    return (
-        f"{deployment.label}: cd {shlex.quote(str(deployment.working_dir))} && "
-        f"{assignments} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
-        f"{shlex.quote(deployment.tflocal.binary)} destroy -auto-approve"
-    )
+    return f"{deployment.label}: {deployment.tflocal.destroy_command_line()}"
 
 
 @pytest.fixture

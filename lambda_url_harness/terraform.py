@@ -14,6 +14,11 @@ but its 2019 release has pitfalls with Terraform >= 0.15 that are handled here, 
   ``cmd()`` to run with an explicit environment, a timeout and process-group cleanup.
 
 tflocal forwards Terraform's stderr to its own stdout, so error messages quote both streams.
+
+tflocal (terraform-local 0.27.0) announces its deprecation in favour of LocalStack's ``lstk terraform``;
+its banner is silenced here (``DISABLE_DEPRECATION_NOTICE``). This module is the only place that knows
+which wrapper runs Terraform (:func:`default_tflocal_binary`, :func:`tflocal_env`): switching to ``lstk``
+is a change here alone.
 """
 
 from __future__ import annotations
@@ -336,6 +341,21 @@ class Tflocal:
 
     def destroy(self, timeout_s: float | None = None) -> None:
         self._terraform.destroy(force=IsNotFlagged, auto_approve=True, timeout_s=timeout_s or self.timeouts.destroy)
+
+    def destroy_command_line(self) -> str:
+        """A shell line that destroys this working dir later, by hand (variables must be in a ``*.auto.tfvars``)."""
+        names = (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+            "TF_CLI_CONFIG_FILE",
+        )
+        assignments = [f"{name}={shlex.quote(self.env[name])}" for name in names if name in self.env]
+        return (
+            f"cd {shlex.quote(str(self.working_dir))} && "
+            f"{' '.join(assignments)} {shlex.quote(self.binary)} destroy -auto-approve"
+        )
 
     def state_addresses(self) -> list[str]:
         """Resource addresses the local state lists (read from the file: works without any endpoint)."""
