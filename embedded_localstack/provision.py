@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 LOCALSTACK_REQUIREMENTS = ("requirements", "localstack.lock")
 """The LocalStack environment's lock, package data of ``embedded_localstack`` (the one place naming it)."""
+UNLOCKED_REQUIREMENTS = ("requirements", "localstack.in")
+"""The lock's input, package data too: used when a package carries no lock."""
 FALLBACK_REQUIREMENTS = paths.CHECKOUT_ROOT / "requirements" / "localstack.txt"
-"""Used while the package carries no lock yet (source checkouts only)."""
+"""Used while the package carries neither (source checkouts only)."""
 PYTHON_VERSION = (3, 11)
 """LocalStack 4.9.2's Lambda plugins load on 3.11 (see requirements); the venv is made with this version."""
 DISTRIBUTION = "terraform-aws-lambda-square"
@@ -44,9 +46,10 @@ class ProvisioningError(RuntimeError):
 
 
 def requirements_text() -> str:
-    lock = importlib.resources.files("embedded_localstack").joinpath(*LOCALSTACK_REQUIREMENTS)
-    if lock.is_file():
-        return lock.read_text()
+    package = importlib.resources.files("embedded_localstack")
+    for parts in (LOCALSTACK_REQUIREMENTS, UNLOCKED_REQUIREMENTS):
+        if package.joinpath(*parts).is_file():
+            return package.joinpath(*parts).read_text()
     if FALLBACK_REQUIREMENTS.is_file():
         return FALLBACK_REQUIREMENTS.read_text()
     raise ProvisioningError(
