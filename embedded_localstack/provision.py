@@ -53,8 +53,9 @@ def requirements_text() -> str:
     if FALLBACK_REQUIREMENTS.is_file():
         return FALLBACK_REQUIREMENTS.read_text()
     raise ProvisioningError(
-        f"no LocalStack requirements found (embedded_localstack/{'/'.join(LOCALSTACK_REQUIREMENTS)}); "
-        "reinstall the harness"
+        f"this installation carries no LocalStack requirements (embedded_localstack/"
+        f"{'/'.join(LOCALSTACK_REQUIREMENTS)}); pass --localstack-python=<python of a LocalStack venv>, "
+        "or use --localstack=external or docker"
     )
 
 
