@@ -20,9 +20,10 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from embedded_localstack import paths
+from embedded_localstack import paths, runtime_packages
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,6 @@ def environment_dir(requirements: str, python: Path) -> Path:
 
 
 def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         return version(DISTRIBUTION)
     except PackageNotFoundError:
@@ -151,8 +150,6 @@ def register_executor(target: Path) -> None:
 
 def install_runtime_packages(venv_python: Path, progress: Progress) -> None:
     """The packages AWS's Python runtimes ship (boto3), next to LocalStack's interpreter; the one call site."""
-    from embedded_localstack import runtime_packages
-
     install = getattr(runtime_packages, "install", None)
     if install is None:
         log.info("runtime_packages.install is not available; functions get no boto3")

@@ -36,7 +36,7 @@ def test_my_function_answers(terraform_deploy, localstack):
     response = deployment.http.post(deployment.outputs["url"], json={"from": "foreign"}, timeout=60)
     assert response.status_code == 200, response.text
     assert response.json()["body"] == '{"from": "foreign"}'
-    print("deployed", deployment.outputs["function_name"], "at", localstack.endpoint)
+    print("deployed", deployment.outputs["function_name"], "at", localstack.endpoint, "from", localstack.source)
 """
 
 
@@ -65,9 +65,15 @@ def foreign_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
+LOCALSTACK_VENV_PYTHON = REPO_ROOT / ".venv-localstack" / "bin" / "python"
+
+
+@pytest.mark.parametrize("mode", ["external", "embedded"])
 def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
-    foreign_python: Path, localstack_endpoint: str, aws_client: Callable[[str], Any], tmp_path: Path
+    foreign_python: Path, localstack_endpoint: str, aws_client: Callable[[str], Any], tmp_path: Path, mode: str
 ) -> None:
+    """external: this session's LocalStack. embedded: the plugin starts (and stops) its own, with an existing
+    LocalStack venv given by ``--localstack-python`` (provisioning one is tested in tests/unit/test_provision.py)."""
     project = tmp_path / "my-project"
     shutil.copytree(REPO_ROOT / "tests" / "modules" / "echo", project / "infra")
     (project / "tests").mkdir()
@@ -78,11 +84,17 @@ def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
         for name, value in os.environ.items()
         if name not in ("LAMBDA_URL_HARNESS_STATE_DIR", "AWS_ENDPOINT_URL", "VIRTUAL_ENV", "PYTHONPATH")
     }
-    environment |= {"LOCALSTACK_ENDPOINT": localstack_endpoint, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    options = [f"--localstack={mode}"]
+    if mode == "external":
+        environment["LOCALSTACK_ENDPOINT"] = localstack_endpoint
+    else:
+        environment.pop("LOCALSTACK_ENDPOINT", None)
+        options.append(f"--localstack-python={LOCALSTACK_VENV_PYTHON}")
 
     started = time.monotonic()
     run = subprocess.run(
-        [str(foreign_python), "-m", "pytest", "-s", "--localstack=external", "tests"],
+        [str(foreign_python), "-m", "pytest", "-s", *options, "tests"],
         cwd=project,
         env=environment,
         capture_output=True,
@@ -93,7 +105,8 @@ def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
     output = run.stdout + run.stderr
     assert run.returncode == 0, output[-5000:]
     assert "1 passed" in output
-    print(f"foreign project run: {seconds:.1f} s")
+    assert f"from {mode}" in output
+    print(f"foreign project run ({mode}): {seconds:.1f} s")
 
     # It used the installed copy, not this checkout, and kept its state in the user cache.
     assert (
@@ -110,12 +123,17 @@ def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
     assert state_dir.is_dir()
     assert not list((state_dir / "runs").glob("*.json")), "a clean run leaves no run record"
 
-    # Destroyed: no foreign-* function or role is left, and nothing runs in the project.
+    assert processes_under(project) == set()
+    assert not list(project.rglob("terraform.tfstate")), "the workspace is a temp copy, never the project"
+    if mode == "embedded":
+        assert processes_under(state_dir) == set(), "the LocalStack the run started is stopped"
+        assert not list(state_dir.glob("localstack-test-*")), "its scratch state dir is removed after a green run"
+        return  # its resources went with it
+
+    # Destroyed: no foreign-* function or role is left in the shared LocalStack.
     deployed = output.split("deployed ", 1)[1].split()[0]
     assert deployed.startswith("foreign-")
     functions = aws_client("lambda").list_functions()["Functions"]
     assert deployed not in {function["FunctionName"] for function in functions}
     roles = aws_client("iam").list_roles()["Roles"]
     assert f"{deployed}-role" not in {role["RoleName"] for role in roles}
-    assert processes_under(project) == set()
-    assert not list(project.rglob("terraform.tfstate")), "the workspace is a temp copy, never the project"
