@@ -160,3 +160,8 @@ def test_running_step_checks_the_default_endpoint(fake_localstack) -> None:
 def test_nothing_listening_is_not_localstack() -> None:
     # Port 9 (discard) on loopback: nothing listens there in these environments.
     assert check_endpoint("http://127.0.0.1:9", ("lambda",)) == "nothing listens at http://127.0.0.1:9"
+
+
+def test_extra_services_are_added_once_to_the_required_ones() -> None:
+    options = DiscoveryOptions(extra_services=("s3", "lambda", "sqs"))
+    assert options.services_to_start() == ("iam", "lambda", "logs", "sts", "s3", "sqs")
