@@ -27,7 +27,7 @@ def _square(factory: DeployFactory) -> DeployFactory:
         """
         if variables is None:
             variables = {"function_name": "square-{suffix}"} if root == "." else {}
-        return factory(REPO_ROOT, variables, root=root, include=SQUARE_MODULE_ITEMS, apply=apply)
+        return factory(REPO_ROOT, variables, root=root, include=SQUARE_MODULE_ITEMS, apply=apply, name="square")
 
     return deploy
 

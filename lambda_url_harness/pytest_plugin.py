@@ -6,7 +6,7 @@ Installed with the package (``pip install <this repo>``), it adds
   found or started per ``--localstack=auto|external|docker|embedded`` and stopped at the end if this session
   started it; ``localstack_endpoint`` and ``aws_client("lambda")`` (boto3, test credentials) next to it;
 * fixtures ``terraform_deploy`` (function scope), ``terraform_deploy_module`` and ``terraform_deploy_session``:
-  factories ``deploy(module_dir, variables=None, *, root=".", include=None, apply=True)`` returning a
+  factories ``deploy(module_dir, variables=None, *, root=".", include=None, apply=True, name=None)`` returning a
   :class:`~lambda_url_harness.deployment.Deployment` (``.outputs``, ``.http``, ``.destroy()``), destroyed when
   the scope ends (destroy is registered before apply, so a failed apply is cleaned up too);
 * options ``--localstack``, ``--localstack-python``, ``--localstack-services``, ``--keep-deployments`` and
@@ -228,12 +228,14 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         root: str = ".",
         include: tuple[str, ...] | None = None,
         apply: bool = True,
+        name: str | None = None,
     ) -> Deployment:
         """Copy ``module_dir`` into a fresh workspace, then ``tflocal init`` + ``apply`` ``root`` (relative to it).
 
         ``module_dir`` may be relative to pytest's rootdir. ``include`` limits the copy to these globs (default:
         everything but dot-entries, ``.terraform``, state and build outputs). String ``variables`` may use
-        ``{suffix}``, replaced by the workspace's unique 6-hex-digit suffix (unique resource names).
+        ``{suffix}``, replaced by the workspace's unique 6-hex-digit suffix (unique resource names). ``name``
+        labels the deployment in logs and the timing summary (default: the module directory's name).
         """
         source = Path(module_dir)
         if not source.is_absolute():
@@ -248,7 +250,7 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             endpoint,
             state.timer,
             variables=resolved,
-            label=f"{source.name}/{root}:{workspace.suffix}" if root != "." else f"{source.name}:{workspace.suffix}",
+            label=f"{name or source.name}{'' if root == '.' else '/' + root}:{workspace.suffix}",
             suffix=workspace.suffix,
             runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
         )
