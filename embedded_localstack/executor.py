@@ -63,10 +63,12 @@ from embedded_localstack.sandbox import (
     LaunchSpec,
     base_environment,
     describe_exit,
+    environment_cgroup_name,
     fallback_warning,
     fill_task_root,
     launch,
     layout,
+    remove_stale_cgroups,
     resolve_mode,
 )
 from embedded_localstack.spares import Spare, SparePool, end_spare
@@ -97,6 +99,8 @@ class SandboxMode:
                 if reason is not None:
                     LOG.warning(fallback_warning(reason))
                 LOG.info("embedded Lambda sandbox: %s", mode)
+                if mode == "bwrap":
+                    remove_stale_cgroups()
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
 
@@ -224,6 +228,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
             }
         )
+        if self._sandboxed:
+            environment["PWD"] = paths.task_root  # bwrap --chdir sets it for a fresh process; an adopted spare too
         # The function's own variables win over our defaults, as they do on AWS (LANG, PATH are not reserved).
         environment.update({key: str(value) for key, value in (self.function_version.config.environment or {}).items()})
         return environment
@@ -283,7 +289,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         ours, theirs = socket.socketpair()
         spec = LaunchSpec(self._sandboxed, runtime, interpreter, self._code_dir(), theirs.fileno(), self._tmp_mb())
         if self._sandboxed:
-            self._cgroup = Cgroup(f"env-{self.id}")
+            self._cgroup = Cgroup(environment_cgroup_name(self.id))
             self._cgroup.limit_memory(self._memory_limit_mb())
         try:
             with self._log_path.open("ab") as log_file:
@@ -298,6 +304,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if spare.task_root is not None:
             fill_task_root(self._code_dir(), spare.task_root)
         if spare.cgroup is not None:
+            spare.cgroup.rename(environment_cgroup_name(self.id))
             spare.cgroup.limit_memory(self._memory_limit_mb())
         cwd = self._environment["LAMBDA_TASK_ROOT"]
         body = json.dumps({"environ": self._environment, "cwd": cwd}).encode()

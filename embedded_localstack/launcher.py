@@ -45,6 +45,7 @@ HEALTH_POLL_S = 0.25
 STOP_GRACE_S = 15.0
 KILL_WAIT_S = 5.0
 PORT_FREE_WAIT_S = 5.0
+SANDBOX_EXIT_WAIT_S = 1.0
 
 
 class EmbeddedLocalStackError(RuntimeError):
@@ -381,6 +382,8 @@ def stop(settings: EmbeddedSettings | None = None) -> bool:
         os.killpg(pid, signal.SIGTERM)  # LocalStack shuts its services and environments down on SIGTERM
     leftover = _wait_until_gone({pid}, STOP_GRACE_S)
     tree |= process_tree(pid) if leftover else set()
+    # Function sandboxes die with LocalStack (--die-with-parent); give the kernel a moment to finish that.
+    _wait_until_gone(tree - {pid}, SANDBOX_EXIT_WAIT_S)
     survivors = {p for p in tree if _is_alive(p)} | process_group_members(pid)
     if survivors:
         log.info("killing %d process(es) left after SIGTERM: %s", len(survivors), sorted(survivors))

@@ -252,6 +252,14 @@ class Cgroup:
             return False
         return True
 
+    def rename(self, name: str) -> None:
+        """Adopted spare: its cgroups take the environment's name (cgroup v1 allows renaming a cgroup)."""
+        for controller, directory in list(self.dirs.items()):
+            try:
+                self.dirs[controller] = directory.rename(directory.with_name(name))
+            except OSError as error:
+                LOG.debug("cannot rename %s to %s: %s", directory, name, error)
+
     def limit_memory(self, megabytes: int) -> bool:
         limited = self._write("memory", "memory.limit_in_bytes", str(megabytes * 1024 * 1024))
         self._write("memory", "memory.swappiness", "0")
@@ -291,6 +299,29 @@ class Cgroup:
             with contextlib.suppress(OSError):
                 directory.rmdir()
         self.dirs = {}
+
+
+def environment_cgroup_name(executor_id: str) -> str:
+    """Name of an environment's cgroups (``LOCALSTACK_RUNTIME_ID`` inside the function is the executor id)."""
+    return f"env-{executor_id}"
+
+
+def remove_stale_cgroups() -> None:
+    """Remove the (empty) cgroups a LocalStack that was killed left behind; never one of a running LocalStack."""
+    for controller in ("memory", "pids"):
+        parent = _own_cgroup(controller)
+        if parent is None or not parent.is_dir():
+            continue
+        for directory in parent.glob("embedded-lambda-*"):
+            owner = directory.name.rpartition("-")[2]
+            if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+                continue
+            for child in directory.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()  # fails if a process is still inside: then it stays, visibly
+            with contextlib.suppress(OSError):
+                directory.rmdir()
 
 
 # -- starting --------------------------------------------------------------------------------------------------
