@@ -68,6 +68,7 @@ from embedded_localstack.sandbox import (
     fill_task_root,
     launch,
     layout,
+    probe_pasta,
     remove_stale_cgroups,
     resolve_mode,
 )
@@ -91,6 +92,7 @@ class SandboxMode:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
+        self._own_network = False
 
     def sandboxed(self) -> bool:
         with self._lock:
@@ -101,12 +103,20 @@ class SandboxMode:
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
                     remove_stale_cgroups()
+                    network_problem = probe_pasta()
+                    if network_problem is not None:
+                        LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
+                    self._own_network = network_problem is None
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
 
+    def gateway_port(self) -> int | None:
+        """The gateway port a function's own network namespace forwards to, or None (host network)."""
+        return int(config.GATEWAY_LISTEN[0].port) if self.sandboxed() and self._own_network else None
+
 
 SANDBOX = SandboxMode()
-SPARES = SparePool(SANDBOX.sandboxed)
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -287,7 +297,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def _spawn(self, runtime: str, interpreter: Path) -> socket.socket:
         ours, theirs = socket.socketpair()
-        spec = LaunchSpec(self._sandboxed, runtime, interpreter, self._code_dir(), theirs.fileno(), self._tmp_mb())
+        spec = LaunchSpec(
+            self._sandboxed,
+            runtime,
+            interpreter,
+            self._code_dir(),
+            theirs.fileno(),
+            self._tmp_mb(),
+            SANDBOX.gateway_port(),
+        )
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
             self._cgroup.limit_memory(self._memory_limit_mb())
