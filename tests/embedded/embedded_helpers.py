@@ -21,6 +21,9 @@ from embedded_localstack.launcher import (
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::000000000000:role/embedded-test-role"
 MISSING_PYTHON = "/nonexistent/bin/python3.12"
+HOST_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "EMBEDDED_TEST_EXPORTED_SECRET")
+HOST_SECRET_VALUE = "host-secret-6e1f0c"
+"""Set in the environment of the process that starts the session's LocalStack (conftest.py)."""
 """The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
 
 
