@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -63,6 +64,12 @@ MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
 HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
                   "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
 PROBE_TIMEOUT_S = 15.0
+# AWS's user database inside an execution environment: pwd.getpwuid(993) is sbx_user1051 (Path.home() works).
+IDENTITY_FILES = {
+    "passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+    f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n",
+    "group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
+}
 NETWORK_SETUP_TIMEOUT_S = 15.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -218,9 +225,26 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     for path in HOST_ETC_FILES:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
+    for name, host_path in identity_files().items():
+        args += ["--ro-bind", str(host_path), f"/etc/{name}"]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
     args += ["--chdir", SANDBOX_TASK_ROOT, "--", f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}", *runtime_args]
     return args
+
+
+def identity_files() -> dict[str, Path]:
+    """/etc/passwd and /etc/group for the sandbox, written once under the temp dir (LocalStack's: private)."""
+    directory = Path(tempfile.gettempdir()) / "embedded-lambda-etc"
+    files = {name: directory / name for name in IDENTITY_FILES}
+    if all(path.is_file() for path in files.values()):
+        return files
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, content in IDENTITY_FILES.items():
+        partial = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        partial.write_text(content)
+        partial.chmod(0o644)
+        partial.replace(files[name])
+    return files
 
 
 # -- cgroups ---------------------------------------------------------------------------------------------------

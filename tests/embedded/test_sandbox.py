@@ -53,7 +53,7 @@ MAX_RESPONSE = 6291556
 
 # -- 2. what a function sees ---------------------------------------------------------------------------------
 SNOOP = """
-import errno, os, sys
+import errno, os, pwd, sys
 
 def attempt(action):
     try:
@@ -80,6 +80,7 @@ def lambda_handler(event, context):
         "shadow": os.path.exists("/etc/shadow"),
         "capabilities": [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1],
         "hostname": os.uname().nodename,
+        "user": pwd.getpwuid(os.getuid()).pw_name,
     }
 """
 
@@ -94,6 +95,7 @@ def test_function_sees_an_aws_execution_environment_and_nothing_of_the_host(aws,
 
     # AWS: uid 993 (sbx_user1051), no capabilities, code read-only at /var/task, runtime at /var/runtime.
     assert (seen["uid"], seen["euid"], seen["gid"]) == (993, 993, 990)
+    assert seen["user"] == "sbx_user1051"
     assert int(seen["capabilities"], 16) == 0
     assert seen["task_root"] == seen["cwd"] == "/var/task"
     assert seen["runtime_dir"] == "/var/runtime"
