@@ -318,7 +318,7 @@ class Cgroup:
         procs = [str(d / "cgroup.procs") for d in self.dirs.values()]
         if not procs:
             return []
-        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"'
         return ["/bin/sh", "-c", script, "sh", *procs, "--"]
 
     def members(self) -> set[int]:
