@@ -35,6 +35,7 @@ from embedded_helpers import (
 from support import alive, build_zip, wait_until
 
 from embedded_localstack import sandbox
+from embedded_localstack.interpreters import InterpreterResolver
 from embedded_localstack.launcher import (
     PROCESS_MODULE,
     EmbeddedLocalStackError,
@@ -512,3 +513,34 @@ def test_sandbox_setting(monkeypatch, capsys, tmp_path):
 
     launcher._warn_if_uncontained()
     assert "functions run UNCONTAINED" in capsys.readouterr().err
+
+
+def test_auto_without_bubblewrap_falls_back_with_one_loud_warning(tmp_path, capfd):
+    bin_dir = tmp_path / "bin"  # the host's commands and the runtime's interpreter, but no bwrap
+    bin_dir.mkdir()
+    for command in Path("/usr/bin").iterdir():
+        if command.name != "bwrap":
+            (bin_dir / command.name).symlink_to(command)
+    (bin_dir / "python3.11").unlink(missing_ok=True)
+    (bin_dir / "python3.11").symlink_to(InterpreterResolver().resolve("python3.11"))
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "auto")
+        patch.setenv("PATH", str(bin_dir))
+        instance = start(settings)
+    try:
+        assert "functions run UNCONTAINED" in capfd.readouterr().err, "the harness output warns"
+        client = boto3.client("lambda", endpoint_url=instance.endpoint, region_name=REGION,
+                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        name = f"fallback-{uuid.uuid4().hex[:8]}"
+        code = "import os\ndef lambda_handler(e, c):\n    return os.environ['LAMBDA_TASK_ROOT']\n"
+        client.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE_ARN,
+                               Handler="lambda_function.lambda_handler",
+                               Code={"ZipFile": build_zip({"lambda_function.py": code})})  # fmt: skip
+        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        task_root = json.loads(client.invoke(FunctionName=name)["Payload"].read())
+        assert task_root != "/var/task" and Path(task_root).is_dir(), "served unsandboxed, from the host path"
+        log = settings.log_file.read_text()
+        assert log.count("functions run UNCONTAINED") == 1, "one warning in LocalStack's log"
+    finally:
+        stop(settings)
