@@ -434,6 +434,7 @@ def lambda_handler(event, context):
         ({"GLIBC_TUNABLES": "glibc.malloc.mxfast=0"}, False),
         ({"MALLOC_ARENA_MAX": "2"}, False),
         ({"LC_ALL": "C.UTF-8"}, False),
+        ({"AWS_LAMBDA_EXEC_WRAPPER": "/usr/bin/env"}, False),
     ],
 )
 def test_startup_variables_force_a_fresh_process(aws, deploy_function, embedded, variables, spare_fits):
@@ -544,3 +545,23 @@ def test_auto_without_bubblewrap_falls_back_with_one_loud_warning(tmp_path, capf
         assert log.count("functions run UNCONTAINED") == 1, "one warning in LocalStack's log"
     finally:
         stop(settings)
+
+
+def test_exec_wrapper_runs_the_runtime(aws, deploy_function):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "lambda_function.py",
+            "import os, sys\ndef lambda_handler(e, c):\n    return [os.environ.get('WRAPPED'), sys.argv[0]]\n",
+        )
+        wrapper = zipfile.ZipInfo("wrapper.sh")
+        wrapper.create_system = 3
+        wrapper.external_attr = (stat.S_IFREG | 0o755) << 16
+        archive.writestr(wrapper, '#!/bin/sh\nexport WRAPPED="yes $#"\nexec "$@"\n')
+    # AWS: the runtime's start-up command is passed to the wrapper as arguments; the wrapper execs it.
+    name = deploy_function(
+        {}, zip_file=buffer.getvalue(), environment={"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}
+    )
+    wrapped, bootstrap = invoke(aws, name, {}).payload
+    assert wrapped.startswith("yes ") and int(wrapped.split()[1]) >= 2
+    assert bootstrap == "/var/runtime/bootstrap.py"
