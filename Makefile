@@ -29,7 +29,9 @@ $(VENV)/.installed: pyproject.toml
 	@$(VENV)/bin/pip install -e '.[dev]' >$(STATE)/pip-venv.log 2>&1 || { tail -40 $(STATE)/pip-venv.log; exit 1; }
 	@touch $@
 
-$(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml
+LAMBDA_RUNTIME_LOCKS := $(wildcard embedded_localstack/requirements/lambda-runtime-*.lock)
+
+$(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml $(LAMBDA_RUNTIME_LOCKS)
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 	@mkdir -p $(STATE)
 	@echo "==> creating $(LS_VENV) (localstack-core for embedded mode; ~1-2 min the first time)"
@@ -37,6 +39,8 @@ $(LS_VENV)/.installed: requirements/localstack.txt pyproject.toml
 	@$(LS_VENV)/bin/pip install -r requirements/localstack.txt >$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
 	@# our executor plugin, registered through the entry point in pyproject.toml
 	@$(LS_VENV)/bin/pip install --no-deps -e . >>$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
+	@# boto3 & co. as AWS's Python runtimes ship them, from the exact lock, into $(LS_VENV)/lambda-runtime/<runtime>
+	@$(LS_VENV)/bin/python -m embedded_localstack.runtime_packages $(LS_VENV) python3.11 >>$(STATE)/pip-localstack.log 2>&1 || { tail -40 $(STATE)/pip-localstack.log; exit 1; }
 	@touch $@
 
 # checkov in its own venv (requirements/scan.txt says why).
