@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from embedded_localstack.launcher import parse_services
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.localstack import DiscoveryOptions, LocalStackLease, LocalStackUnavailableError, Mode, acquire
@@ -37,6 +38,8 @@ PHASE_TIMER_KEY = pytest.StashKey[PhaseTimer]()
 RUN_LEDGER_KEY = pytest.StashKey[RunLedger]()
 
 DeployFactory = Callable[..., Deployment]
+SERVICES_VARIABLE = "LOCALSTACK_TEST_SERVICES"
+"""Default of ``--localstack-services``."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -46,6 +49,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=Mode.AUTO.value,
         help="how acceptance tests get LocalStack: auto (env endpoint, then 127.0.0.1:4566, then Docker, "
         "then embedded), or force one of external/docker/embedded",
+    )
+    parser.addoption(
+        "--localstack-services",
+        default=os.environ.get(SERVICES_VARIABLE, ""),
+        metavar="S3,SQS,...",
+        help="LocalStack services the tests need besides iam, lambda, logs, sts (a LocalStack the session starts "
+        f"serves them; a found one must); default: ${SERVICES_VARIABLE}",
     )
 
 
@@ -87,8 +97,15 @@ def localstack(
     request: pytest.FixtureRequest, phase_timer: PhaseTimer, run_ledger: RunLedger
 ) -> Iterator[LocalStackLease]:
     """The LocalStack for this session; stopped at the end if this session started it."""
+    try:
+        services = parse_services(request.config.getoption("--localstack-services"))
+    except ValueError as exc:
+        pytest.fail(f"--localstack-services: {exc}", pytrace=False)
     options = DiscoveryOptions(
-        mode=Mode(request.config.getoption("--localstack")), env=dict(os.environ), start_port=None
+        mode=Mode(request.config.getoption("--localstack")),
+        env=dict(os.environ),
+        start_port=None,
+        required_services=services,
     )
     failure: str | None = None
     try:

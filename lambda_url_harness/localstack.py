@@ -243,7 +243,11 @@ def _container_logs(container: Any) -> str:
 def try_embedded(options: DiscoveryOptions) -> StepResult:
     port = options.start_port or free_port()
     throwaway_state: Path | None = None
-    kwargs: dict[str, Any] = {"port": port, "startup_timeout_s": options.startup_timeout_s}
+    kwargs: dict[str, Any] = {
+        "port": port,
+        "startup_timeout_s": options.startup_timeout_s,
+        "services": options.required_services,
+    }
     if options.embedded_state_dir is not None:
         kwargs["state_dir"] = options.embedded_state_dir
     elif options.start_port is None:
@@ -252,7 +256,7 @@ def try_embedded(options: DiscoveryOptions) -> StepResult:
         kwargs["state_dir"] = throwaway_state
     try:
         instance = launcher.start(launcher.EmbeddedSettings(**kwargs))
-    except launcher.EmbeddedLocalStackError as exc:
+    except (launcher.EmbeddedLocalStackError, ValueError) as exc:
         return f"the embedded LocalStack failed to start: {exc}"
 
     return LocalStackLease(
