@@ -34,6 +34,12 @@ class InterpreterError(Exception):
     """The runtime is not supported or no matching interpreter exists on this host."""
 
 
+def runtime_version(runtime: str | None) -> tuple[int, int]:
+    """``python3.8`` -> (3, 8); (0, 0) for a runtime that is not python3.x."""
+    match = PYTHON_RUNTIME.match(runtime or "")
+    return (int(match["major"]), int(match["minor"])) if match else (0, 0)
+
+
 def override_variable(runtime: str) -> str:
     """Environment variable that names the interpreter for ``runtime``, e.g. EMBEDDED_LAMBDA_PYTHON3_11."""
     return "EMBEDDED_LAMBDA_" + re.sub(r"[^A-Z0-9]", "_", runtime.upper())

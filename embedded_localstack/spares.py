@@ -34,8 +34,15 @@ from embedded_localstack.runtime.bootstrap import SPARE_MARKER
 LOG = logging.getLogger(__name__)
 
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
+MINIMUM_VERSION = (3, 9)
+"""Adoption receives the log file descriptor with ``socket.recv_fds``, which Python has since 3.9."""
 SPARE_LANG = "en_US.UTF-8"
 KILL_WAIT_S = 5.0
+
+
+def can_run_spares(version: tuple[int, int]) -> bool:
+    """Whether an interpreter of this Python version can be a spare (older ones always start afresh)."""
+    return version >= MINIMUM_VERSION
 
 
 def is_startup_variable(name: str) -> bool:
@@ -84,21 +91,23 @@ class SparePool:
             return None
         return spare
 
-    def replenish_in_background(self, interpreter: Path) -> None:
-        """Start a spare for ``interpreter`` in a daemon thread unless one is idle or starting."""
+    def replenish_in_background(self, interpreter: Path, packages: str = "") -> None:
+        """Start a spare for ``interpreter`` in a daemon thread unless one is idle or starting; ``packages`` is the
+        runtime packages directory its bootstrap puts on ``sys.path`` ("" for none)."""
         if not self._enabled:
             return
         with self._lock:
             if interpreter in self._idle or interpreter in self._starting:
                 return
             self._starting.add(interpreter)
-        threading.Thread(target=self._start, args=(interpreter,), name="spare-runtime", daemon=True).start()
+        threading.Thread(target=self._start, args=(interpreter, packages), name="spare-runtime", daemon=True).start()
 
-    def _start(self, interpreter: Path) -> None:
+    def _start(self, interpreter: Path, packages: str) -> None:
         ours, theirs = socket.socketpair()
+        packages = packages if packages and Path(packages).is_dir() else ""
         try:
             process = subprocess.Popen(
-                [str(interpreter), *self._flags, str(self._bootstrap), str(theirs.fileno())],
+                [str(interpreter), *self._flags, str(self._bootstrap), str(theirs.fileno()), packages],
                 env=self.spare_environment(interpreter),
                 cwd="/",
                 stdin=subprocess.DEVNULL,

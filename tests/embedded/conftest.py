@@ -16,7 +16,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from embedded_helpers import MISSING_PYTHON, REGION, ROLE_ARN, stop_and_check_nothing_left
+from embedded_helpers import (
+    MISSING_PYTHON,
+    OLD_PYTHON,
+    REGION,
+    ROLE_ARN,
+    SESSION_SERVICES,
+    stop_and_check_nothing_left,
+)
 from support import build_zip
 
 from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start
@@ -25,9 +32,15 @@ from lambda_url_harness.localstack import free_port
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedLocalStack]:
-    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path_factory.mktemp("embedded-localstack"))
+    settings = EmbeddedSettings(
+        port=free_port(),
+        state_dir=tmp_path_factory.mktemp("embedded-localstack"),
+        services=SESSION_SERVICES,  # beyond the defaults: functions' boto3 calls reach S3 and SQS
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EMBEDDED_LAMBDA_PYTHON3_12", MISSING_PYTHON)
+        if OLD_PYTHON is not None:  # pyenv's shim only runs the selected versions; name the binary itself
+            patch.setenv("EMBEDDED_LAMBDA_PYTHON3_8", str(OLD_PYTHON))
         instance = start(settings)
     assert instance.owned, "the session must start its own LocalStack on a free port"
     try:
@@ -70,6 +83,7 @@ def deploy_function(aws: AwsClients) -> Iterator[DeployFunction]:
         memory_size: int = 128,
         environment: dict[str, str] | None = None,
         wait_active: bool = True,
+        zip_bytes: bytes | None = None,
     ) -> str:
         name = f"embedded-test-{uuid.uuid4().hex[:12]}"
         aws.lambda_.create_function(
@@ -77,7 +91,7 @@ def deploy_function(aws: AwsClients) -> Iterator[DeployFunction]:
             Runtime=runtime,
             Role=ROLE_ARN,
             Handler=handler,
-            Code={"ZipFile": build_zip(files)},
+            Code={"ZipFile": zip_bytes if zip_bytes is not None else build_zip(files)},
             Timeout=timeout,
             MemorySize=memory_size,
             Environment={"Variables": environment or {}},
