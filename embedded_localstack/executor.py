@@ -22,10 +22,12 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,8 +43,8 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
-from embedded_localstack.function_urls import limit_function_url_payloads
-from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver, runtime_version
+from embedded_localstack.function_urls import MAX_INVOKE_PAYLOAD_BYTES
+from embedded_localstack.interpreters import InterpreterError, InterpreterResolver, runtime_version
 
 # The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
 # function error; CONFIGURE goes to a spare process only, see spares.py).
@@ -55,34 +57,72 @@ from embedded_localstack.runtime.bootstrap import (
     READY,
     RESULT,
 )
-from embedded_localstack.runtime_packages import packages_dir
+from embedded_localstack.sandbox import (
+    DEFAULT_EPHEMERAL_MB,
+    Cgroup,
+    LaunchSpec,
+    base_environment,
+    describe_exit,
+    environment_cgroup_name,
+    fallback_warning,
+    fill_task_root,
+    launch,
+    layout,
+    remove_stale_cgroups,
+    resolve_mode,
+)
 from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spare
-from embedded_localstack.speedups import batch_lambda_log_shipping
 
 LOG = logging.getLogger(__name__)
 
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-BOOTSTRAP = RUNTIME_DIR / "bootstrap.py"
 LIVENESS_POLL_S = 0.25
 KILL_WAIT_S = 5.0
 EXIT_WAIT_S = 2.0
 LOOPBACK = "127.0.0.1"
+# AWS's limit on a synchronous response; a larger one is Function.ResponseSizeTooLarge.
+MAX_RESPONSE_BYTES = MAX_INVOKE_PAYLOAD_BYTES
+RESPONSE_TOO_LARGE = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
 INTERPRETERS = InterpreterResolver()
-SPARES = SparePool(BOOTSTRAP, INTERPRETER_FLAGS)
+
+
+class SandboxMode:
+    """The sandbox mode of this LocalStack process, resolved once (the first time it is needed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sandboxed: bool | None = None
+
+    def sandboxed(self) -> bool:
+        with self._lock:
+            if self._sandboxed is None:
+                mode, reason = resolve_mode()
+                if reason is not None:
+                    LOG.warning(fallback_warning(reason))
+                LOG.info("embedded Lambda sandbox: %s", mode)
+                if mode == "bwrap":
+                    remove_stale_cgroups()
+                self._sandboxed = mode == "bwrap"
+            return self._sandboxed
+
+
+SANDBOX = SandboxMode()
+SPARES = SparePool(SANDBOX.sandboxed)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local-process"
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
-        # Loaded with the Lambda service, before any function's log handler starts or any URL is invoked.
-        batch_lambda_log_shipping()
-        limit_function_url_payloads()
+        # LocalStack patches are applied once, before LocalStack starts (embedded_localstack/patches.py).
         return LocalProcessRuntimeExecutor
 
 
 class ProcessGone(Exception):
     """The function process closed its end of the channel: it exited (or is exiting)."""
+
+
+class DeadlinePassed(Exception):
+    """The frame was not complete before the deadline (a silent or stuck runtime)."""
 
 
 @dataclass(frozen=True)
@@ -93,18 +133,14 @@ class InitFailure:
     payload: bytes | None
     """The runtime's error payload, or None when the process exited (the invoke's request id goes into the
     Runtime.ExitError message)."""
-    exit_code: int | None = None
+    exit_reason: str = ""
 
 
-def exit_reason(code: int | None) -> str:
-    """AWS's wording for a runtime process that ended without answering (Go's process-state strings)."""
+def exit_reason(code: int | None, sandboxed: bool) -> str:
+    """AWS's wording for a runtime process that ended without answering."""
     if code == 0:
         return "Runtime exited without providing a reason"
-    if code is None:
-        return "Runtime exited with error: unknown"
-    if code < 0:
-        return f"Runtime exited with error: signal: {(signal.strsignal(-code) or str(-code)).lower()}"
-    return f"Runtime exited with error: exit status {code}"
+    return f"Runtime exited with error: {describe_exit(code, sandboxed)}"
 
 
 class RuntimeChannel:
@@ -126,21 +162,31 @@ class RuntimeChannel:
             raise ProcessGone(str(error)) from error
         return bool(readable)
 
-    def receive(self) -> tuple[bytes, bytes]:
-        """One whole frame (blocks until it is complete); ProcessGone at end of file."""
-        header = self._read_exactly(FRAME_HEADER_BYTES)
-        return header[:1], self._read_exactly(int.from_bytes(header[1:], "big"))
+    def receive(self, deadline: float, max_body: int | None = None) -> tuple[bytes, bytes | None]:
+        """One whole frame, complete before ``deadline`` (``time.perf_counter()``) or DeadlinePassed.
 
-    def _read_exactly(self, size: int) -> bytes:
+        ProcessGone at end of file. A body longer than ``max_body`` is read and dropped: the body is then None.
+        """
+        header = self._read_exactly(FRAME_HEADER_BYTES, deadline, keep=True)
+        size = int.from_bytes(header[1:], "big")
+        if max_body is not None and size > max_body:
+            self._read_exactly(size, deadline, keep=False)
+            return header[:1], None
+        return header[:1], self._read_exactly(size, deadline, keep=True)
+
+    def _read_exactly(self, size: int, deadline: float, keep: bool) -> bytes:
         chunks, remaining = [], size
         while remaining:
+            if not self.wait_readable(deadline - time.perf_counter()):
+                raise DeadlinePassed(f"{size - remaining} of {size} bytes before the deadline")
             try:
                 chunk = self._socket.recv(min(remaining, 1 << 20))
             except OSError as error:
                 raise ProcessGone(str(error)) from error
             if not chunk:
                 raise ProcessGone("end of file")
-            chunks.append(chunk)
+            if keep:
+                chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
 
@@ -157,12 +203,17 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._channel: RuntimeChannel | None = None
         self._environment: dict[str, str] = {}
         self._pending_init_ms: float | None = None
+        self._sandboxed = SANDBOX.sandboxed()
+        self._cgroup: Cgroup | None = None
+        self._spare_task_root: Path | None = None
         self._init_failure: InitFailure | None = None
         self._init_log_offset = 0
         self._last_max_memory_kb = 0
         logs_dir = Path(tempfile.gettempdir()) / "embedded-lambda-logs"
-        logs_dir.mkdir(parents=True, exist_ok=True)
+        logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logs_dir.chmod(0o700)  # the function's output may hold secrets: not for other users
         self._log_path = logs_dir / f"{function_version.id.function_name}-{id}.log"
+        self._log_path.touch(mode=0o600)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -173,20 +224,33 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._end_process()
         self._log_path.unlink(missing_ok=True)
 
+    def _runtime(self) -> str:
+        return str(self.function_version.config.runtime)
+
+    def _tmp_mb(self) -> int:
+        storage = self.function_version.config.ephemeral_storage
+        return int(getattr(storage, "size", None) or DEFAULT_EPHEMERAL_MB)
+
+    def _memory_limit_mb(self) -> int:
+        # /tmp is a tmpfs whose pages the memory cgroup charges; AWS counts ephemeral storage separately.
+        return int(self.function_version.config.memory_size) + self._tmp_mb()
+
     def _function_environment(self, env_vars: dict[str, str]) -> dict[str, str]:
         """What the function sees: LocalStack's AWS variables and the function's own, never our environment."""
-        runtime = self.function_version.config.runtime
+        runtime = self._runtime()
         interpreter = INTERPRETERS.resolve(runtime)
+        paths = layout(self._sandboxed, runtime, self._code_dir(), interpreter)
         environment = {key: str(value) for key, value in env_vars.items()}
+        environment.update(base_environment(self._sandboxed, runtime, self._code_dir(), interpreter))
         environment.update(
             {
-                "LAMBDA_TASK_ROOT": str(self._code_dir()),
-                "LAMBDA_RUNTIME_DIR": str(RUNTIME_DIR),
+                "LAMBDA_TASK_ROOT": paths.task_root,
+                "LAMBDA_RUNTIME_DIR": paths.runtime_dir,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
-                "PATH": f"{interpreter.parent}:/usr/local/bin:/usr/bin:/bin",
-                "LANG": "en_US.UTF-8",
             }
         )
+        if self._sandboxed:
+            environment["PWD"] = paths.task_root  # bwrap --chdir sets it for a fresh process; an adopted spare too
         # The function's own variables win over our defaults, as they do on AWS (LANG, PATH are not reserved).
         environment.update({key: str(value) for key, value in (self.function_version.config.environment or {}).items()})
         return environment
@@ -196,12 +260,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def _spawn_and_wait_until_ready(self) -> float:
         """Start the process (or adopt a spare) and wait for its ready frame; returns the init duration in ms."""
-        runtime = self.function_version.config.runtime
+        runtime = self._runtime()
         interpreter = INTERPRETERS.resolve(runtime)
         self._init_failure = None
         self._init_log_offset = self._log_size()
         started = time.perf_counter()
-        spare = SPARES.take(interpreter) if self._may_use_spare(interpreter) else None
+        fits = can_run_spares(runtime_version(runtime)) and SPARES.fits(
+            runtime, interpreter, self._environment, self._tmp_mb()
+        )
+        spare = SPARES.take(runtime) if fits else None
         ours = None
         if spare is not None:
             try:
@@ -209,9 +276,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             except OSError as error:  # it died after take(): a fresh process instead
                 LOG.warning("executor %s: spare %s unusable (%s)", self.id, spare.process.pid, error)
                 end_spare(spare)
-                self._process = None
+                self._process = self._cgroup = self._spare_task_root = None
         if ours is None:
-            ours = self._spawn(interpreter, runtime)
+            ours = self._spawn(runtime, interpreter)
         self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
@@ -220,20 +287,23 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 if time.perf_counter() > deadline:
                     self._end_process()
                     raise LambdaRuntimeException("function process did not report ready in time")
-            kind, body = self._channel.receive()
+            kind, body = self._channel.receive(deadline)
+        except DeadlinePassed:
+            self._end_process()
+            raise LambdaRuntimeException("function process did not report ready in time") from None
         except ProcessGone:
             # sys.exit() or a crash while the handler module was imported: AWS answers the invoke with
             # Runtime.ExitError (HTTP 200), not with a service error.
             code = self._exit_code()
             LOG.info("executor %s: function process exited with %s during init", self.id, code)
-            self._init_failure = InitFailure("Runtime.ExitError", None, code)
+            self._init_failure = InitFailure("Runtime.ExitError", None, exit_reason(code, self._sandboxed))
             self._end_process()
             return (time.perf_counter() - started) * 1000
         if kind == INIT_ERROR:
             # Answered by the next invoke (with its logs, in a log stream), as AWS does; the process exits.
-            LOG.info("executor %s: init failed: %s", self.id, body.decode(errors="replace")[:500])
+            LOG.info("executor %s: init failed: %s", self.id, (body or b"").decode(errors="replace")[:500])
             try:
-                error_type = str(json.loads(body).get("errorType") or "Runtime.Unknown")
+                error_type = str(json.loads(body or b"{}").get("errorType") or "Runtime.Unknown")
             except (ValueError, AttributeError):
                 error_type = "Runtime.Unknown"
             self._init_failure = InitFailure(error_type, body)
@@ -245,50 +315,33 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
         # Only now, so that starting the next spare never competes with this cold start for CPU.
-        self._replenish_spares(interpreter)
+        if can_run_spares(runtime_version(runtime)):
+            SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
 
-    def _replenish_spares(self, interpreter: Path) -> None:
-        runtime = self.function_version.config.runtime
-        if can_run_spares(runtime_version(runtime)):
-            SPARES.replenish_in_background(interpreter, str(packages_dir(runtime)))
-
-    def _may_use_spare(self, interpreter: Path) -> bool:
-        return can_run_spares(runtime_version(self.function_version.config.runtime)) and SPARES.fits(
-            interpreter, self._environment
-        )
-
-    def _spawn(self, interpreter: Path, runtime: str) -> socket.socket:
+    def _spawn(self, runtime: str, interpreter: Path) -> socket.socket:
         ours, theirs = socket.socketpair()
-        packages = packages_dir(runtime)
+        spec = LaunchSpec(self._sandboxed, runtime, interpreter, self._code_dir(), theirs.fileno(), self._tmp_mb())
+        if self._sandboxed:
+            self._cgroup = Cgroup(environment_cgroup_name(self.id))
+            self._cgroup.limit_memory(self._memory_limit_mb())
         try:
             with self._log_path.open("ab") as log_file:
-                self._process = subprocess.Popen(
-                    [
-                        str(interpreter),
-                        *INTERPRETER_FLAGS,
-                        str(BOOTSTRAP),
-                        str(theirs.fileno()),
-                        str(packages) if packages.is_dir() else "",
-                    ],
-                    env=self._environment,
-                    cwd=self._code_dir(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    pass_fds=(theirs.fileno(),),
-                    # Own process group: stopping the environment also ends anything the handler started.
-                    process_group=0,
-                )
+                self._process = launch(spec, self._environment, log_file, self._cgroup)
         finally:
             theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
         return ours
 
     def _adopt(self, spare: Spare) -> socket.socket:
         """Hand a spare this environment: environment variables, working directory, log file (as stdout/stderr)."""
-        self._process = spare.process
-        body = json.dumps({"environ": self._environment, "cwd": str(self._code_dir())}).encode()
+        self._process, self._cgroup, self._spare_task_root = spare.process, spare.cgroup, spare.task_root
+        if spare.task_root is not None:
+            fill_task_root(self._code_dir(), spare.task_root)
+        if spare.cgroup is not None:
+            spare.cgroup.rename(environment_cgroup_name(self.id))
+            spare.cgroup.limit_memory(self._memory_limit_mb())
+        cwd = self._environment["LAMBDA_TASK_ROOT"]
+        body = json.dumps({"environ": self._environment, "cwd": cwd}).encode()
         frame = CONFIGURE + len(body).to_bytes(4, "big") + body
         with self._log_path.open("ab") as log_file:
             # The descriptor travels with the frame's first bytes (SCM_RIGHTS); the rest follows if need be.
@@ -319,17 +372,23 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             time.sleep(0.01)
 
     def _end_process(self) -> None:
+        # Measured before the kill: a timed-out invoke's REPORT shows what the function really used.
+        self._last_max_memory_kb = max(self._last_max_memory_kb, self._live_max_memory_kb())
         process, self._process = self._process, None
         channel, self._channel = self._channel, None
         if process is not None:
-            # Measured before the kill: a timed-out invoke's REPORT shows what the function really used.
-            self._last_max_memory_kb = max(self._last_max_memory_kb, self._peak_memory_kb(process))
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             try:
                 process.wait(timeout=KILL_WAIT_S)
             except subprocess.TimeoutExpired:
                 LOG.warning("executor %s: process %s did not end after SIGKILL", self.id, process.pid)
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is not None:
+            cgroup.destroy()  # whatever escaped the process group (setsid, double fork) is still in the cgroup
+        task_root, self._spare_task_root = self._spare_task_root, None
+        if task_root is not None:
+            shutil.rmtree(task_root, ignore_errors=True)
         if channel is not None:
             channel.close()
 
@@ -368,7 +427,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         failure, self._init_failure = self._init_failure, None
         assert failure is not None
         if failure.payload is None:
-            message = f"RequestId: {request_id} Error: {exit_reason(failure.exit_code)}"
+            message = f"RequestId: {request_id} Error: {failure.exit_reason}"
             body = json.dumps({"errorType": failure.error_type, "errorMessage": message}).encode()
         else:
             body = failure.payload
@@ -395,22 +454,25 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         timeout_s = float(self.function_version.config.timeout)
         deadline = started + timeout_s
         try:
-            # End of file wakes this up at once when the process dies; no polling needed.
-            if not channel.wait_readable(deadline - time.perf_counter()):
-                self._end_process()
-                message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-                return self._error(request_id, "Sandbox.Timedout", message), "timeout", ""
-            kind, body = channel.receive()
+            # End of file wakes this up at once when the process dies; the deadline covers the whole frame.
+            kind, body = channel.receive(deadline, MAX_RESPONSE_BYTES)
+        except DeadlinePassed:
+            self._end_process()
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            return self._error(request_id, "Sandbox.Timedout", message), "timeout", ""
         except ProcessGone:
             # sys.exit() in the handler, a crash, or a kill: AWS's Runtime.ExitError with Go's exit wording.
             code = self._exit_code()
             self._end_process()
-            message = f"RequestId: {request_id} Error: {exit_reason(code)}"
+            message = f"RequestId: {request_id} Error: {exit_reason(code, self._sandboxed)}"
             return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
         if kind not in (RESULT, FUNCTION_ERROR):
             self._end_process()
             message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
             return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
+        if body is None:  # larger than AWS returns; the environment stays warm, as on AWS
+            error = self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE)
+            return error, "error", "Function.ResponseSizeTooLarge"
         return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), "", ""
 
     @staticmethod
@@ -479,13 +541,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return "".join(lines)
 
     def _max_memory_mb(self) -> int:
-        """Peak resident memory of the function process: live, or as measured before it ended."""
-        process = self._process
-        live = self._peak_memory_kb(process) if process is not None else 0
-        return max(live, self._last_max_memory_kb) // 1024
+        """Peak memory of the environment: live, or as measured before its process ended (timeout, exit)."""
+        return max(self._live_max_memory_kb(), self._last_max_memory_kb) // 1024
 
-    @staticmethod
-    def _peak_memory_kb(process: subprocess.Popen[bytes]) -> int:
+    def _live_max_memory_kb(self) -> int:
+        if self._cgroup is not None and (used := self._cgroup.max_memory_mb()) is not None:
+            return used * 1024
+        process = self._process
+        if process is None:
+            return 0
         try:
             for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
@@ -523,8 +587,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except InterpreterError as error:
             # Raised here, the function goes State=Failed with this message as StateReason.
             raise LambdaRuntimeException(str(error)) from error
-        if can_run_spares(runtime_version(version_config.runtime)):  # so that even the first invoke finds one
-            SPARES.replenish_in_background(interpreter, str(packages_dir(version_config.runtime)))
+        if can_run_spares(runtime_version(version_config.runtime)):  # so that the first invoke finds one
+            SPARES.replenish_in_background(str(version_config.runtime), interpreter)
         if version_config.code:
             version_config.code.prepare_for_execution()
 
@@ -535,4 +599,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def validate_environment(cls) -> bool:
+        """Linux (process groups, /proc), and bubblewrap when the sandbox mode requires it."""
+        if os.uname().sysname != "Linux":
+            LOG.error("the local-process Lambda executor needs Linux")
+            return False
+        try:
+            SANDBOX.sandboxed()
+        except Exception as error:  # EMBEDDED_LAMBDA_SANDBOX=bwrap without a working bwrap, or a bad value
+            LOG.error("the local-process Lambda executor cannot start: %s", error)
+            return False
         return True

@@ -18,12 +18,15 @@ import pytest
 from embedded_helpers import OLD_PYTHON, REGION, invoke
 from support import alive, wait_until
 
-from embedded_localstack.launcher import process_tree
+from embedded_localstack.launcher import default_python, process_tree
+from embedded_localstack.runtime import bootstrap
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
+from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
 
 pytestmark = pytest.mark.embedded
 
 NEEDS_PYTHON38 = pytest.mark.skipif(OLD_PYTHON is None, reason="no Python 3.8 interpreter on this host")
+LOCALSTACK_PREFIX = default_python().parent.parent
 BOTO3_VERSION = "1.40.40"
 """The version pinned in embedded_localstack/requirements/lambda-runtime-python3.11.in."""
 
@@ -92,13 +95,14 @@ def test_function_without_boto3_uses_the_runtimes_and_reaches_localstack(aws, de
     assert result.function_error is None, result.payload
     facts = result.payload
     assert (facts["boto3"], facts["botocore"]) == (BOTO3_VERSION, BOTO3_VERSION)
-    assert "/lambda-runtime/python3.11/boto3/" in facts["boto3_file"]
     assert facts["account"] == "000000000000"
     # AWS's order: code, the layers' dirs, the runtime's packages, the runtime dir, then the standard library
     path = facts["sys_path"]
     assert path[1:3] == ["/opt/python/lib/python3.11/site-packages", "/opt/python"]
-    assert path[3].endswith("/lambda-runtime/python3.11")
-    assert Path(path[4], "bootstrap.py").is_file()
+    # the packages dir as the function sees it: AWS's path in the sandbox, the host's without it
+    assert path[3] in (sandbox_packages_dir("python3.11"), str(packages_dir("python3.11", LOCALSTACK_PREFIX)))
+    assert facts["boto3_file"] == f"{path[3]}/boto3/__init__.py"
+    assert path[4] in ("/var/runtime", str(Path(bootstrap.__file__).parent))
     # the object really is in the embedded LocalStack's S3
     s3 = boto3.client(
         "s3", endpoint_url=embedded.endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
@@ -110,14 +114,14 @@ def test_function_without_boto3_uses_the_runtimes_and_reaches_localstack(aws, de
 
 def test_bundled_boto3_wins_over_the_runtimes(aws, deploy_function):
     files = {
-        "lambda_function.py": "import boto3\ndef lambda_handler(e, c):\n"
-        "    return [boto3.__version__, boto3.__file__]\n",
+        "lambda_function.py": "import boto3, os\ndef lambda_handler(e, c):\n"
+        "    return [boto3.__version__, boto3.__file__, os.environ['LAMBDA_TASK_ROOT']]\n",
         "boto3/__init__.py": "__version__ = 'bundled-0.0.1'\n",
     }
     name = deploy_function(files)
-    version, location = invoke(aws, name, {}).payload
+    version, location, task_root = invoke(aws, name, {}).payload
     assert version == "bundled-0.0.1"
-    assert "/lambda-runtime/" not in location
+    assert location == f"{task_root}/boto3/__init__.py"
 
 
 # -- error shapes -----------------------------------------------------------------------------------------------
