@@ -18,6 +18,7 @@ full pass through LocalStack's gateway, and the socket's end-of-file tells at on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ from embedded_localstack.runtime.bootstrap import (
 )
 from embedded_localstack.sandbox import (
     DEFAULT_EPHEMERAL_MB,
+    WRAPPER_VARIABLE,
     Cgroup,
     LaunchSpec,
     base_environment,
@@ -70,6 +72,7 @@ from embedded_localstack.sandbox import (
     layout,
     remove_stale_cgroups,
     resolve_mode,
+    wrapper_problem,
 )
 from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spare
 
@@ -278,7 +281,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 end_spare(spare)
                 self._process = self._cgroup = self._spare_task_root = None
         if ours is None:
-            ours = self._spawn(runtime, interpreter)
+            spec = self._launch_spec(runtime, interpreter)
+            if (problem := wrapper_problem(spec)) is not None:
+                # AWS cannot exec the wrapper either: Runtime.InvalidEntrypoint, answered by the invoke.
+                self._init_failure = InitFailure("Runtime.InvalidEntrypoint", None, problem)
+                return (time.perf_counter() - started) * 1000
+            ours = self._spawn(spec)
         self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
@@ -319,9 +327,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
 
-    def _spawn(self, runtime: str, interpreter: Path) -> socket.socket:
+    def _launch_spec(self, runtime: str, interpreter: Path, channel_fd: int = -1) -> LaunchSpec:
+        wrapper = self._environment.get(WRAPPER_VARIABLE, "")
+        return LaunchSpec(
+            self._sandboxed, runtime, interpreter, self._code_dir(), channel_fd, self._tmp_mb(), wrapper=wrapper
+        )
+
+    def _spawn(self, spec: LaunchSpec) -> socket.socket:
         ours, theirs = socket.socketpair()
-        spec = LaunchSpec(self._sandboxed, runtime, interpreter, self._code_dir(), theirs.fileno(), self._tmp_mb())
+        spec = dataclasses.replace(spec, channel_fd=theirs.fileno())
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
             self._cgroup.limit_memory(self._memory_limit_mb())

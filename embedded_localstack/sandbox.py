@@ -37,11 +37,14 @@ from pathlib import Path
 from typing import IO
 
 from embedded_localstack.interpreters import INTERPRETER_FLAGS
+from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
 from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
 
 LOG = logging.getLogger(__name__)
 
 MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
+WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
+"""AWS runs ``<wrapper> <runtime command...>`` when a function sets it; see :func:`command`."""
 MODES = ("auto", "bwrap", "off")
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOTSTRAP_NAME = "bootstrap.py"
@@ -164,6 +167,8 @@ class LaunchSpec:
     """Host directory that becomes the task root (for a spare: its own empty directory, filled on adoption)."""
     channel_fd: int
     tmp_mb: int = DEFAULT_EPHEMERAL_MB
+    wrapper: str = ""
+    """The function's AWS_LAMBDA_EXEC_WRAPPER (a path as the function sees it), or "" for none."""
 
 
 def interpreter_prefix(interpreter: Path) -> Path:
@@ -190,12 +195,60 @@ def _base_mounts() -> list[str]:
     return [*args, "--proc", "/proc", "--dev", "/dev"]
 
 
+def host_path(spec: LaunchSpec, path: str) -> Path | None:
+    """Where a path the function sees lives on the host (None: nothing there yet, e.g. /opt or /tmp)."""
+    seen = Path(path)
+    binds = {Path(SANDBOX_TASK_ROOT): spec.code_dir}
+    if spec.sandboxed:
+        binds |= {Path(SANDBOX_RUNTIME_DIR): RUNTIME_DIR, Path(SANDBOX_LANG_DIR): interpreter_prefix(spec.interpreter)}
+        if seen.is_relative_to("/opt") or seen.is_relative_to("/tmp"):  # noqa: S108 - the sandbox's own /tmp
+            return None
+    for inside, outside in binds.items():
+        if seen.is_relative_to(inside):
+            return outside / seen.relative_to(inside)
+    return seen
+
+
+def wrapper_problem(spec: LaunchSpec) -> str | None:
+    """Why the exec wrapper cannot be started, in the words of AWS's ``fork/exec`` error, or None."""
+    if not spec.wrapper or not spec.wrapper.startswith("/"):
+        return None  # a bare name is looked up on PATH when the wrapper is executed
+    found = host_path(spec, spec.wrapper)
+    if found is None or not found.exists():
+        return f"fork/exec {spec.wrapper}: no such file or directory"
+    if found.is_dir() or not os.access(found, os.X_OK):
+        return f"fork/exec {spec.wrapper}: permission denied"
+    return None
+
+
+def runtime_command(spec: LaunchSpec) -> list[str]:
+    """The runtime's own command as the function sees it. With an exec wrapper it is AWS's shape, ending in the
+    bootstrap script (wrappers insert interpreter options before the last argument), and the channel and the
+    packages dir travel in the environment instead."""
+    paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
+    interpreter = f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}" if spec.sandboxed else str(spec.interpreter)
+    bootstrap = f"{paths.runtime_dir}/{BOOTSTRAP_NAME}"
+    if spec.wrapper:
+        wrapper = spec.wrapper
+        if not spec.sandboxed and (found := host_path(spec, wrapper)) is not None and wrapper.startswith("/"):
+            wrapper = str(found)  # /var/task/... is the code dir on the host
+        return [wrapper, interpreter, *INTERPRETER_FLAGS, bootstrap]
+    return [interpreter, *INTERPRETER_FLAGS, bootstrap, str(spec.channel_fd), paths.packages]
+
+
+def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict[str, str]:
+    """The process's environment: the function's, plus the channel and packages dir for a wrapped runtime."""
+    result = dict(environment)
+    if spec.wrapper:
+        result[CHANNEL_FD_VARIABLE] = str(spec.channel_fd)
+        result[PACKAGES_VARIABLE] = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter).packages
+    return result
+
+
 def command(spec: LaunchSpec) -> list[str]:
     """The full command line of one function process (sandboxed or not)."""
-    paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
-    runtime_args = [*INTERPRETER_FLAGS, f"{paths.runtime_dir}/{BOOTSTRAP_NAME}", str(spec.channel_fd), paths.packages]
     if not spec.sandboxed:
-        return [str(spec.interpreter), *runtime_args]
+        return runtime_command(spec)
     prefix = interpreter_prefix(spec.interpreter)
     args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *_base_mounts()]
     args += ["--ro-bind", str(prefix), SANDBOX_LANG_DIR]
@@ -207,7 +260,7 @@ def command(spec: LaunchSpec) -> list[str]:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
-    args += ["--chdir", SANDBOX_TASK_ROOT, "--", f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}", *runtime_args]
+    args += ["--chdir", SANDBOX_TASK_ROOT, "--", *runtime_command(spec)]
     return args
 
 
@@ -346,7 +399,7 @@ def launch(
     def start() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             argv,
-            env=dict(environment),
+            env=launch_environment(spec, environment),
             cwd="/" if spec.sandboxed else spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=output,

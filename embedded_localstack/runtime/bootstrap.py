@@ -45,6 +45,10 @@ FRAME_HEADER_BYTES = 5
 READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
 CONFIGURE = b"C"
 SPARE_MARKER = "EMBEDDED_LAMBDA_SPARE"
+CHANNEL_FD_VARIABLE = "_EMBEDDED_LAMBDA_CHANNEL_FD"
+PACKAGES_VARIABLE = "_EMBEDDED_LAMBDA_PACKAGES"
+"""Under an exec wrapper the command line is AWS's (it ends in this script), so the channel's descriptor and the
+packages dir come in these variables; they are removed before the function's code runs."""
 LAYER_DIRS = ("/opt/python/lib/python{major}.{minor}/site-packages", "/opt/python")
 """Where AWS's Python runtimes look for layer code, after the function's own directory."""
 REQUEST_ID_IN_ERRORS_SINCE = (3, 9)
@@ -297,7 +301,12 @@ def function_sys_path(packages_dir: str) -> list[str]:
 
 
 def main() -> int:
-    channel = ExecutorChannel(int(sys.argv[1]))
+    # <fd> <packages dir> as arguments, or (started through AWS_LAMBDA_EXEC_WRAPPER) in the environment
+    fd = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(CHANNEL_FD_VARIABLE, "")
+    packages = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(PACKAGES_VARIABLE, "")
+    os.environ.pop(CHANNEL_FD_VARIABLE, None)
+    os.environ.pop(PACKAGES_VARIABLE, None)
+    channel = ExecutorChannel(int(fd))
     exit_when_orphaned()
     if SPARE_MARKER in os.environ:
         received = channel.receive_configuration()
@@ -305,7 +314,7 @@ def main() -> int:
             return 0
         become_environment(*received)
     # -I -S left only the standard library on sys.path; the rest goes in front of it in AWS's order.
-    sys.path[:0] = function_sys_path(sys.argv[2] if len(sys.argv) > 2 else "")
+    sys.path[:0] = function_sys_path(packages)
     request_filter = install_lambda_logging()
 
     try:

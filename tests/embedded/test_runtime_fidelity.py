@@ -7,9 +7,11 @@ embedded LocalStack with real function processes.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -339,3 +341,88 @@ def test_no_spare_process_for_interpreters_that_cannot_adopt(aws, deploy_functio
     assert invoke(aws, name, {}).payload == [3, 11]
     assert wait_until(lambda: any(e.startswith("python3.11") for e in spare_pids(embedded.pid).values()), timeout_s=10)
     assert all(alive(pid) for pid in spare_pids(embedded.pid))
+
+
+# -- AWS_LAMBDA_EXEC_WRAPPER ------------------------------------------------------------------------------------
+WRAPPED_HANDLER = """
+import os, sys
+
+def lambda_handler(event, context):
+    return {
+        "wrapped_by": os.environ.get("WRAPPED_BY"),
+        "xoptions": sys._xoptions,
+        "wrapper": os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"),
+        "internal": sorted(name for name in os.environ if name.startswith("_EMBEDDED_LAMBDA")),
+    }
+"""
+EXPORTING_WRAPPER = '#!/bin/sh\necho "wrapper args: $*" >&2\nexport WRAPPED_BY=wrapper\nexec "$@"\n'
+# AWS's documented example: insert interpreter options before the last argument (the runtime's script).
+OPTION_WRAPPER = """#!/bin/bash
+args=("$@")
+extra_args=("-X" "wrapped=yes")
+args=("${args[@]:0:$#-1}" "${extra_args[@]}" "${args[@]: -1}")
+exec "${args[@]}"
+"""
+
+
+def zip_with_modes(files: dict[str, tuple[str, int]]) -> bytes:
+    """A deployment zip whose entries carry Unix modes (an exec wrapper must be executable, as on AWS)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, (source, mode) in files.items():
+            info = zipfile.ZipInfo(name)
+            info.create_system = 3
+            info.external_attr = (0o100000 | mode) << 16
+            archive.writestr(info, source)
+    return buffer.getvalue()
+
+
+def deploy_wrapped(deploy_function: Any, wrapper_source: str | None, mode: int = 0o755, path: str = "") -> str:
+    files = {"lambda_function.py": (WRAPPED_HANDLER, 0o644)}
+    if wrapper_source is not None:
+        files["wrapper.sh"] = (wrapper_source, mode)
+    environment = {"AWS_LAMBDA_EXEC_WRAPPER": path or "/var/task/wrapper.sh"}
+    return deploy_function({}, environment=environment, zip_bytes=zip_with_modes(files))
+
+
+def test_exec_wrapper_runs_the_runtime_command(aws, deploy_function):
+    name = deploy_wrapped(deploy_function, EXPORTING_WRAPPER)
+    first, second = invoke(aws, name, {}), invoke(aws, name, {})
+    assert first.function_error is None, first.payload
+    assert first.payload["wrapped_by"] == "wrapper"
+    assert first.payload["wrapper"] == "/var/task/wrapper.sh"
+    assert first.payload["internal"] == []  # our channel variables never reach the function
+    args = re.search(r"wrapper args: (.*)", first.log_tail)
+    assert args, first.log_tail
+    command = args.group(1).split()
+    assert Path(command[0]).name == "python3.11"
+    assert command[-1].endswith("/bootstrap.py")  # AWS's shape: the runtime's script comes last
+    assert second.payload["wrapped_by"] == "wrapper"  # the warm environment stays wrapped
+
+
+def test_exec_wrapper_can_add_interpreter_options_as_in_awss_example(aws, deploy_function):
+    name = deploy_wrapped(deploy_function, OPTION_WRAPPER)
+    result = invoke(aws, name, {})
+    assert result.function_error is None, result.payload
+    assert result.payload["xoptions"] == {"wrapped": "yes"}
+
+
+@pytest.mark.parametrize(
+    ("wrapper_source", "mode", "path", "error_type", "reason"),
+    [
+        (None, 0o755, "/var/task/missing.sh", "Runtime.InvalidEntrypoint",
+         "fork/exec /var/task/missing.sh: no such file or directory"),
+        (EXPORTING_WRAPPER, 0o644, "", "Runtime.InvalidEntrypoint",
+         "fork/exec /var/task/wrapper.sh: permission denied"),
+        ("#!/bin/sh\necho giving up >&2\nexit 1\n", 0o755, "", "Runtime.ExitError",
+         "Runtime exited with error: exit status 1"),
+    ],
+    ids=["missing", "not-executable", "exits-without-exec"],
+)  # fmt: skip
+def test_broken_exec_wrapper_fails_as_on_aws(aws, deploy_function, wrapper_source, mode, path, error_type, reason):
+    name = deploy_wrapped(deploy_function, wrapper_source, mode, path)
+    result = invoke(aws, name, {})
+    assert result.function_error == "Unhandled"
+    message = f"RequestId: {result.request_id} Error: {reason}"
+    assert result.payload == {"errorType": error_type, "errorMessage": message}
+    assert f"Status: error\tError Type: {error_type}" in result.log_tail
