@@ -70,6 +70,7 @@ from embedded_localstack.sandbox import (
     fill_task_root,
     launch,
     layout,
+    probe_pasta,
     remove_stale_cgroups,
     resolve_mode,
     wrapper_problem,
@@ -94,6 +95,7 @@ class SandboxMode:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
+        self._own_network = False
 
     def sandboxed(self) -> bool:
         with self._lock:
@@ -104,12 +106,20 @@ class SandboxMode:
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
                     remove_stale_cgroups()
+                    network_problem = probe_pasta()
+                    if network_problem is not None:
+                        LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
+                    self._own_network = network_problem is None
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
 
+    def gateway_port(self) -> int | None:
+        """The gateway port a function's own network namespace forwards to, or None (host network)."""
+        return int(config.GATEWAY_LISTEN[0].port) if self.sandboxed() and self._own_network else None
+
 
 SANDBOX = SandboxMode()
-SPARES = SparePool(SANDBOX.sandboxed)
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -330,7 +340,14 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     def _launch_spec(self, runtime: str, interpreter: Path, channel_fd: int = -1) -> LaunchSpec:
         wrapper = self._environment.get(WRAPPER_VARIABLE, "")
         return LaunchSpec(
-            self._sandboxed, runtime, interpreter, self._code_dir(), channel_fd, self._tmp_mb(), wrapper=wrapper
+            self._sandboxed,
+            runtime,
+            interpreter,
+            self._code_dir(),
+            channel_fd,
+            self._tmp_mb(),
+            SANDBOX.gateway_port(),
+            wrapper=wrapper,
         )
 
     def _spawn(self, spec: LaunchSpec) -> socket.socket:

@@ -23,8 +23,10 @@ Standard library only: imported by the executor inside LocalStack and by the lau
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -34,7 +36,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from embedded_localstack.interpreters import INTERPRETER_FLAGS
 from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
@@ -64,6 +66,7 @@ MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
 HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
                   "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
 PROBE_TIMEOUT_S = 15.0
+NETWORK_SETUP_TIMEOUT_S = 15.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 # Variables the dynamic loader, libc or the interpreter read while the process starts: a spare started without
@@ -103,6 +106,13 @@ def probe_bwrap() -> str | None:
         return f"bwrap cannot run: {error}"
     if completed.returncode != 0:
         return f"bwrap failed (exit {completed.returncode}): {completed.stderr.strip()[-300:]}"
+    return None
+
+
+def probe_pasta() -> str | None:
+    """None if pasta (Debian ``passt``) is installed for the functions' network namespaces, else why not."""
+    if shutil.which("pasta") is None:
+        return "pasta is not installed (`apt-get install passt`): functions share the host's network namespace"
     return None
 
 
@@ -167,6 +177,8 @@ class LaunchSpec:
     """Host directory that becomes the task root (for a spare: its own empty directory, filled on adoption)."""
     channel_fd: int
     tmp_mb: int = DEFAULT_EPHEMERAL_MB
+    gateway_port: int | None = None
+    """Sandboxed with its own network namespace: the one host loopback port it reaches (LocalStack's gateway)."""
     wrapper: str = ""
     """The function's AWS_LAMBDA_EXEC_WRAPPER (a path as the function sees it), or "" for none."""
 
@@ -245,12 +257,12 @@ def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict
     return result
 
 
-def command(spec: LaunchSpec) -> list[str]:
+def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str]:
     """The full command line of one function process (sandboxed or not)."""
     if not spec.sandboxed:
         return runtime_command(spec)
     prefix = interpreter_prefix(spec.interpreter)
-    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *_base_mounts()]
+    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *(network_args or []), *_base_mounts()]
     args += ["--ro-bind", str(prefix), SANDBOX_LANG_DIR]
     host_packages = packages_dir(spec.runtime)
     if host_packages.is_dir():
@@ -392,25 +404,93 @@ def launch(
     cgroup: Cgroup | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start one function process (own process group) with exactly ``environment``; stdout/stderr to ``output``."""
-    argv = command(spec)
-    if spec.sandboxed and cgroup is not None:
-        argv = [*cgroup.join_prefix(), *argv]
+    prefix = cgroup.join_prefix() if spec.sandboxed and cgroup is not None else []
 
-    def start() -> subprocess.Popen[bytes]:
+    def popen(argv: list[str], extra_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            argv,
+            [*prefix, *argv],
             env=launch_environment(spec, environment),
             cwd="/" if spec.sandboxed else spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
             close_fds=True,
-            pass_fds=(spec.channel_fd,),
+            pass_fds=(spec.channel_fd, *extra_fds),
             process_group=0,  # stopping the environment ends the group (bwrap, or the unsandboxed interpreter's)
         )
 
+    def start() -> subprocess.Popen[bytes]:
+        if not spec.sandboxed or spec.gateway_port is None:
+            return popen(command(spec))
+        return _start_with_own_network(spec, popen, prefix)
+
     with _LAUNCH_LOCK:
         return _LAUNCHER.submit(start).result()
+
+
+def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> subprocess.Popen[bytes]:
+    """bwrap in a new network namespace, held before the function starts until pasta has connected it.
+
+    pasta gives the namespace user-mode networking: outbound connections leave through the host's sockets (as
+    from a Lambda in a VPC with internet access), the namespace's 127.0.0.1:<gateway port> is forwarded to the
+    host's loopback gateway (so ``AWS_ENDPOINT_URL`` works unchanged), nothing is forwarded inwards (a listener a
+    function opens is reachable from nowhere but its own namespace), and the gateway address is not mapped to the
+    host's loopback (no other host loopback service is reachable). pasta runs in the environment's cgroups and
+    exits with the namespace.
+    """
+    assert spec.gateway_port is not None
+    info_read, info_write = os.pipe()
+    block_read, block_write = os.pipe()
+    network_args = ["--unshare-net", "--info-fd", str(info_write), "--block-fd", str(block_read)]
+    try:
+        process = popen(command(spec, network_args), (info_write, block_read))
+    finally:
+        os.close(info_write)
+        os.close(block_read)
+    try:
+        child = _read_child_pid(info_read)
+        pasta = [
+            shutil.which("pasta") or "pasta", "--quiet", "--runas", "0:0", "--config-net", "--no-map-gw",
+            "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
+            # The network namespace only: joining the sandbox's user namespace races with bwrap nesting a second
+            # one (pasta would then lack privileges over the network namespace).
+            "--netns", f"/proc/{child}/ns/net", "--netns-only",
+        ]  # fmt: skip
+        completed = subprocess.run(
+            [*prefix, *pasta],
+            capture_output=True,
+            text=True,
+            timeout=NETWORK_SETUP_TIMEOUT_S,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        if completed.returncode != 0:
+            raise OSError(f"pasta failed (exit {completed.returncode}): {completed.stderr.strip()[-300:]}")
+        os.write(block_write, b"1")
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise OSError(f"cannot give the function its network namespace: {error}") from error
+    finally:
+        os.close(info_read)
+        os.close(block_write)
+    return process
+
+
+def _read_child_pid(info_fd: int) -> int:
+    """The sandbox's first process (host pid) from bwrap's --info-fd JSON."""
+    data = b""
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while b"}" not in data:
+        ready, _, _ = select.select([info_fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            raise OSError("bwrap did not report its sandbox in time")
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            raise OSError("bwrap exited before reporting its sandbox")
+        data += chunk
+    return int(json.loads(data[: data.index(b"}") + 1])["child-pid"])
 
 
 SIGNAL_WORDS = {

@@ -78,9 +78,11 @@ class SparePool:
     def __init__(
         self,
         sandboxed: Callable[[], bool],
+        gateway_port: Callable[[], int | None] = lambda: None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self._sandboxed = sandboxed
+        self._gateway_port = gateway_port
         self._enabled = (os.environ if environ is None else environ).get(SWITCH_VARIABLE, "1") != "0"
         self._lock = threading.Lock()
         self._idle: dict[str, Spare] = {}
@@ -130,7 +132,14 @@ class SparePool:
             task_root.mkdir(mode=0o700)
             cgroup = Cgroup(f"spare-{task_root.name}")
         ours, theirs = socket.socketpair()
-        spec = LaunchSpec(sandboxed, runtime, interpreter, task_root or Path("/"), theirs.fileno())
+        spec = LaunchSpec(
+            sandboxed,
+            runtime,
+            interpreter,
+            task_root or Path("/"),
+            theirs.fileno(),
+            gateway_port=self._gateway_port(),
+        )
         try:
             # The adopter hands over the environment's log file.
             process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)
