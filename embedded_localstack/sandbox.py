@@ -435,8 +435,8 @@ def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> 
     from a Lambda in a VPC with internet access), the namespace's 127.0.0.1:<gateway port> is forwarded to the
     host's loopback gateway (so ``AWS_ENDPOINT_URL`` works unchanged), nothing is forwarded inwards (a listener a
     function opens is reachable from nowhere but its own namespace), and the gateway address is not mapped to the
-    host's loopback (no other host loopback service is reachable). pasta runs in the environment's cgroups and
-    exits with the namespace.
+    host's loopback (no other host loopback service is reachable). pasta runs in the foreground in the
+    environment's cgroups, with SIGKILL as parent-death signal: it ends with the environment and with LocalStack.
     """
     assert spec.gateway_port is not None
     info_read, info_write = os.pipe()
@@ -450,24 +450,20 @@ def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> 
     try:
         child = _read_child_pid(info_read)
         pasta = [
-            shutil.which("pasta") or "pasta", "--quiet", "--runas", "0:0", "--config-net", "--no-map-gw",
-            "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
+            shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL",
+            shutil.which("pasta") or "pasta", "--foreground", "--quiet", "--runas", "0:0", "--config-net",
+            "--no-map-gw", "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
             # The network namespace only: joining the sandbox's user namespace races with bwrap nesting a second
             # one (pasta would then lack privileges over the network namespace).
             "--netns", f"/proc/{child}/ns/net", "--netns-only",
         ]  # fmt: skip
-        completed = subprocess.run(
-            [*prefix, *pasta],
-            capture_output=True,
-            text=True,
-            timeout=NETWORK_SETUP_TIMEOUT_S,
-            check=False,
-            stdin=subprocess.DEVNULL,
+        helper = subprocess.Popen(
+            [*prefix, *pasta], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        if completed.returncode != 0:
-            raise OSError(f"pasta failed (exit {completed.returncode}): {completed.stderr.strip()[-300:]}")
+        _NETWORK_HELPERS.append(helper)
+        _wait_until_forwarding(child, spec.gateway_port, helper)
         os.write(block_write, b"1")
-    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+    except (OSError, ValueError) as error:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
@@ -475,7 +471,32 @@ def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> 
     finally:
         os.close(info_read)
         os.close(block_write)
+    # Reap the helpers of environments that ended (each is killed with its environment's cgroup).
+    _NETWORK_HELPERS[:] = [h for h in _NETWORK_HELPERS if h.poll() is None]
     return process
+
+
+_NETWORK_HELPERS: list[subprocess.Popen[bytes]] = []
+
+
+def _wait_until_forwarding(child: int, port: int, helper: subprocess.Popen[bytes]) -> None:
+    """Until the namespace listens on 127.0.0.1:<port> (pasta's forwarder): the function's first call must work."""
+    wanted = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while True:
+        try:
+            table = Path(f"/proc/{child}/net/tcp").read_text()
+        except OSError as error:
+            raise OSError(f"the sandbox ended while being set up: {error}") from error
+        if any(f" {wanted} 00000000:0000 0A " in line for line in table.splitlines()):
+            return
+        if helper.poll() is not None:
+            detail = helper.stderr.read().decode(errors="replace").strip()[-300:] if helper.stderr else ""
+            raise OSError(f"pasta exited ({helper.returncode}): {detail}")
+        if time.monotonic() > deadline:
+            helper.kill()
+            raise OSError("pasta did not connect the network namespace in time")
+        time.sleep(0.002)
 
 
 def _read_child_pid(info_fd: int) -> int:
