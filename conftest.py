@@ -36,6 +36,7 @@ log = logging.getLogger("lambda_url_harness.conftest")
 
 PHASE_TIMER_KEY = pytest.StashKey[PhaseTimer]()
 RUN_LEDGER_KEY = pytest.StashKey[RunLedger]()
+SERVICES_KEY = pytest.StashKey[tuple[str, ...]]()
 
 DeployFactory = Callable[..., Deployment]
 SERVICES_VARIABLE = "LOCALSTACK_TEST_SERVICES"
@@ -60,6 +61,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:
+        config.stash[SERVICES_KEY] = parse_services(config.getoption("--localstack-services"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--localstack-services: {exc}") from None
     config.stash[PHASE_TIMER_KEY] = PhaseTimer()
     config.stash[RUN_LEDGER_KEY] = RunLedger(STATE_DIR, label="pytest")
 
@@ -97,10 +102,7 @@ def localstack(
     request: pytest.FixtureRequest, phase_timer: PhaseTimer, run_ledger: RunLedger
 ) -> Iterator[LocalStackLease]:
     """The LocalStack for this session; stopped at the end if this session started it."""
-    try:
-        services = parse_services(request.config.getoption("--localstack-services"))
-    except ValueError as exc:
-        pytest.fail(f"--localstack-services: {exc}", pytrace=False)
+    services = request.config.stash[SERVICES_KEY]
     options = DiscoveryOptions(
         mode=Mode(request.config.getoption("--localstack")),
         env=dict(os.environ),

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
+from embedded_localstack.launcher import DEFAULT_SERVICES, parse_services
 from lambda_url_harness.localstack import (
     DiscoveryOptions,
     LocalStackLease,
@@ -15,6 +20,7 @@ from lambda_url_harness.localstack import (
     try_external,
     try_running,
 )
+from lambda_url_harness.project import REPO_ROOT
 
 
 def recording_steps(calls: list[str], succeed: str | None) -> dict:
@@ -122,3 +128,28 @@ def test_running_step_checks_the_default_endpoint(fake_localstack) -> None:
 def test_nothing_listening_is_not_localstack() -> None:
     # Port 9 (discard) on loopback: nothing listens there in these environments.
     assert check_endpoint("http://127.0.0.1:9", ("lambda",)) == "nothing listens at http://127.0.0.1:9"
+
+
+@pytest.mark.parametrize(
+    ("args", "environ"),
+    [(["--localstack-services=s3,bogus"], {}), ([], {"LOCALSTACK_TEST_SERVICES": "bogus"})],
+    ids=["option", "variable"],
+)
+def test_unknown_test_services_are_a_usage_error(args, environ):
+    """``--localstack-services`` / LOCALSTACK_TEST_SERVICES are checked before any test (or LocalStack) starts."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR, completed.stdout + completed.stderr
+    assert "unknown LocalStack service(s): bogus" in completed.stderr
+    assert "s3, s3control" in completed.stderr  # the message lists what is available
+
+
+def test_services_for_the_harness_include_the_required_ones():
+    assert DiscoveryOptions(required_services=parse_services("s3")).required_services[:4] == DEFAULT_SERVICES
