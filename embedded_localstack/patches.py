@@ -13,6 +13,7 @@ version). Imported only inside .venv-localstack, by :mod:`embedded_localstack.lo
 
 from __future__ import annotations
 
+import io
 import logging
 import zipfile
 from importlib import metadata
@@ -67,8 +68,10 @@ def limit_invoke_payloads() -> None:
 
     def invoke_within_limit(self: Any, context: Any, function_name: Any, *args: Any, **kwargs: Any) -> Any:
         payload = kwargs.get("payload")
-        size = len(payload) if isinstance(payload, bytes | bytearray | str) else None
-        if size is not None and size > MAX_INVOKE_PAYLOAD_BYTES:
+        if hasattr(payload, "read"):  # LocalStack reads it as a stream: read it once, hand on a fresh one
+            payload = payload.read()
+            kwargs["payload"] = io.BytesIO(payload)
+        if payload is not None and len(payload) > MAX_INVOKE_PAYLOAD_BYTES:
             error = RequestTooLargeException(
                 f"Request must be smaller than {MAX_INVOKE_PAYLOAD_BYTES} bytes for the Invoke operation"
             )

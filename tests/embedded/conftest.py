@@ -17,6 +17,8 @@ import boto3
 import pytest
 from botocore.config import Config
 from embedded_helpers import (
+    HOST_SECRET_VALUE,
+    HOST_SECRETS,
     MISSING_PYTHON,
     OLD_PYTHON,
     REGION,
@@ -41,6 +43,11 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedLocal
         patch.setenv("EMBEDDED_LAMBDA_PYTHON3_12", MISSING_PYTHON)
         if OLD_PYTHON is not None:  # pyenv's shim only runs the selected versions; name the binary itself
             patch.setenv("EMBEDDED_LAMBDA_PYTHON3_8", str(OLD_PYTHON))
+        # The suite runs sandboxed: without a working bubblewrap the start fails instead of falling back.
+        patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
+        # Secrets of the shell that starts LocalStack: none may reach LocalStack or a function.
+        for name in HOST_SECRETS:
+            patch.setenv(name, HOST_SECRET_VALUE)
         instance = start(settings)
     assert instance.owned, "the session must start its own LocalStack on a free port"
     try:
@@ -83,20 +90,22 @@ def deploy_function(aws: AwsClients) -> Iterator[DeployFunction]:
         memory_size: int = 128,
         environment: dict[str, str] | None = None,
         wait_active: bool = True,
-        zip_bytes: bytes | None = None,
+        zip_file: bytes | None = None,
+        ephemeral_mb: int = 512,
     ) -> str:
         name = f"embedded-test-{uuid.uuid4().hex[:12]}"
+        created.append(name)  # registered first: a create that half-succeeds is still cleaned up
         aws.lambda_.create_function(
             FunctionName=name,
             Runtime=runtime,
             Role=ROLE_ARN,
             Handler=handler,
-            Code={"ZipFile": zip_bytes if zip_bytes is not None else build_zip(files)},
+            Code={"ZipFile": zip_file if zip_file is not None else build_zip(files)},
             Timeout=timeout,
             MemorySize=memory_size,
             Environment={"Variables": environment or {}},
+            EphemeralStorage={"Size": ephemeral_mb},
         )
-        created.append(name)
         if wait_active:
             aws.lambda_.get_waiter("function_active_v2").wait(
                 FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}

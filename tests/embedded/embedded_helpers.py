@@ -27,6 +27,9 @@ SESSION_SERVICES = ("s3", "sqs")
 """Served by the session's LocalStack besides the defaults (iam, lambda, logs, sts)."""
 MISSING_PYTHON = "/nonexistent/bin/python3.12"
 """The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
+HOST_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "EMBEDDED_TEST_EXPORTED_SECRET")
+HOST_SECRET_VALUE = "host-secret-6e1f0c"
+"""Set in the environment of the process that starts the session's LocalStack (conftest.py)."""
 
 
 def find_python(version: str) -> Path | None:

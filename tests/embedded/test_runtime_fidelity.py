@@ -382,7 +382,7 @@ def deploy_wrapped(deploy_function: Any, wrapper_source: str | None, mode: int =
     if wrapper_source is not None:
         files["wrapper.sh"] = (wrapper_source, mode)
     environment = {"AWS_LAMBDA_EXEC_WRAPPER": path or "/var/task/wrapper.sh"}
-    return deploy_function({}, environment=environment, zip_bytes=zip_with_modes(files))
+    return deploy_function({}, environment=environment, zip_file=zip_with_modes(files))
 
 
 def test_exec_wrapper_runs_the_runtime_command(aws, deploy_function):
