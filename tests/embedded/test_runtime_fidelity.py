@@ -80,6 +80,9 @@ def lambda_handler(event, context):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=event["bucket"])
     s3.put_object(Bucket=event["bucket"], Key="k", Body=b"from the function")
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName=event["bucket"])["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="hello from the function")
     return {
         "boto3": boto3.__version__,
         "botocore": botocore.__version__,
@@ -106,12 +109,16 @@ def test_function_without_boto3_uses_the_runtimes_and_reaches_localstack(aws, de
     assert facts["boto3_file"] == f"{path[3]}/boto3/__init__.py"
     assert path[4] in ("/var/runtime", str(Path(bootstrap.__file__).parent))
     # the object really is in the embedded LocalStack's S3
-    s3 = boto3.client(
-        "s3", endpoint_url=embedded.endpoint, region_name=REGION, aws_access_key_id="test", aws_secret_access_key="test"
-    )
+    credentials = {"region_name": REGION, "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    s3 = boto3.client("s3", endpoint_url=embedded.endpoint, **credentials)
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"from the function"
     s3.delete_object(Bucket=bucket, Key="k")
     s3.delete_bucket(Bucket=bucket)
+    sqs = boto3.client("sqs", endpoint_url=embedded.endpoint, **credentials)
+    queue = sqs.get_queue_url(QueueName=bucket)["QueueUrl"]
+    messages = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"]
+    assert [message["Body"] for message in messages] == ["hello from the function"]
+    sqs.delete_queue(QueueUrl=queue)
 
 
 def test_bundled_boto3_wins_over_the_runtimes(aws, deploy_function):
