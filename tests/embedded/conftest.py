@@ -20,7 +20,6 @@ from embedded_helpers import (
     HOST_SECRET_VALUE,
     HOST_SECRETS,
     MISSING_PYTHON,
-    OLD_PYTHON,
     REGION,
     ROLE_ARN,
     SESSION_SERVICES,
@@ -41,8 +40,6 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedLocal
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EMBEDDED_LAMBDA_PYTHON3_12", MISSING_PYTHON)
-        if OLD_PYTHON is not None:  # pyenv's shim only runs the selected versions; name the binary itself
-            patch.setenv("EMBEDDED_LAMBDA_PYTHON3_8", str(OLD_PYTHON))
         # The suite runs sandboxed: without a working bubblewrap the start fails instead of falling back.
         patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
         # Secrets of the shell that starts LocalStack: none may reach LocalStack or a function.

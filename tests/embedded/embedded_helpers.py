@@ -43,7 +43,8 @@ def find_python(version: str) -> Path | None:
 
 
 OLD_PYTHON = find_python("3.8")
-"""Python 3.8 (no ``socket.recv_fds``: never a spare), for the python3.8 runtime cases; None if not installed."""
+"""Python 3.8 (no ``socket.recv_fds``: never a spare), for the python3.8 runtime cases; None if not installed.
+LocalStack finds it the same way (PATH, then pyenv's versions): no override variable is set."""
 
 
 def processes_using_endpoint(port: int) -> set[int]:
