@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import cycle, functions, http_load, machine, report
+from bench import cycle, functions, http_load, machine, report, sandbox_compare
 from bench.loopback_server import loopback_server
 from bench.stats import latency_summary_ms, median
 from embedded_localstack.launcher import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--python-floor-runs", type=int, default=30, help="interpreter starts for the python floor")
     parser.add_argument("--throughput-seconds", type=float, default=10.0, help="duration per concurrency level")
     parser.add_argument("--throughput-max-calls", type=int, default=20000, help="upper bound of calls per level")
+    parser.add_argument("--sandbox-calls", type=int, default=500, help="warm calls per sandbox mode (0: skip)")
     parser.add_argument("--skip-terraform", action="store_true", help="latency only (terraform keys become null)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for latest.json and the plot")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -77,14 +79,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def private_localstack(run_dir: Path) -> Iterator[tuple[EmbeddedSettings, float]]:
+def private_localstack(
+    run_dir: Path, environment: dict[str, str] | None = None
+) -> Iterator[tuple[EmbeddedSettings, float]]:
     """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does."""
     settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack")
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
     argv += ["--state-dir", str(settings.state_dir)]
     started = time.perf_counter()
     try:
-        completed = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+        completed = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=START_TIMEOUT_S,
+            check=False,
+            env={**os.environ, **(environment or {})},
+        )
         ready_s = time.perf_counter() - started
         if completed.returncode != 0:
             raise RuntimeError(f"embedded LocalStack did not start: {completed.stderr.strip()}")
@@ -108,6 +119,7 @@ def private_localstack(run_dir: Path) -> Iterator[tuple[EmbeddedSettings, float]
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
+    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None}
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
     failed = True
@@ -120,6 +132,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
                 measure_latency(args, endpoint, function, pid, samples)
             cycles = None
+            if args.sandbox_calls:
+                sandbox = sandbox_compare.compare(private_localstack, run_dir, args.sandbox_calls, args.cold_versions)
             if not args.skip_terraform:
                 log.info("terraform: %d harness/bare pairs (~90 s each)", args.pairs)
                 cycles = cycle.run_pairs(endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
@@ -129,7 +143,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return compose(ready_s, samples, cycles), samples
+    result = compose(ready_s, samples, cycles)
+    result["sandbox"] = sandbox
+    return result, samples
 
 
 def measure_latency(

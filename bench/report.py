@@ -18,6 +18,8 @@ GOALS = (
     ("warm p99 <= 50 ms", lambda r: r["warm_ms"]["p99"], lambda r: 50.0),
     ("throughput at 8 >= 200 req/s", lambda r: r["throughput_rps"]["8"], lambda r: 200.0),
     ("localstack_ready_s <= 8", lambda r: r["localstack_ready_s"], lambda r: 8.0),
+    ("sandbox.warm_p50_ratio <= 1.10", lambda r: r.get("sandbox", {}).get("warm_p50_ratio"), lambda r: 1.10),
+    ("sandbox.cold_start_ratio <= 1.5", lambda r: r.get("sandbox", {}).get("cold_start_ratio"), lambda r: 1.5),
 )
 AT_LEAST = {"throughput at 8 >= 200 req/s"}
 

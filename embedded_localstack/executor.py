@@ -4,10 +4,12 @@ Loaded by LocalStack (inside .venv-localstack) through the plux entry point ``lo
 namespace ``localstack.lambda.runtime_executor``; select it with ``LAMBDA_RUNTIME_EXECUTOR=local-process``.
 Never imported by the harness.
 
-One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py`` in its own
-process group. LocalStack decides when environments start (one per concurrent invocation), are reused while
-warm, and stop (keep-alive expiry, code update, function deletion, shutdown). This executor adds what the
-Docker executor leaves to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
+One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py``, started by the one
+launcher (:func:`embedded_localstack.sandbox.launch`): by default inside its own bubblewrap sandbox (namespaces,
+cgroups, AWS's file layout), with ``EMBEDDED_LAMBDA_SANDBOX=off`` as a host process in its own process group.
+LocalStack decides when environments start (one per concurrent invocation), are reused while warm, and stop
+(keep-alive expiry, code update, function deletion, shutdown). This executor adds what the Docker executor leaves
+to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
 replacing the process after a timeout or a crash.
 
 Executor and runtime talk over a socket pair (frames described in ``runtime/bootstrap.py``), not over

@@ -288,6 +288,9 @@ def _own_cgroup(controller: str) -> Path | None:
     return None
 
 
+_CGROUP_WARNED: set[str] = set()
+
+
 class Cgroup:
     """One environment's cgroups (v1 memory + pids); absent when they cannot be created (then limits are off)."""
 
@@ -301,7 +304,9 @@ class Cgroup:
             try:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as error:
-                LOG.debug("no %s cgroup for %s: %s", controller, name, error)
+                if controller not in _CGROUP_WARNED:
+                    _CGROUP_WARNED.add(controller)
+                    LOG.warning("no %s cgroup for function environments (%s): that limit is off", controller, error)
                 continue
             self.dirs[controller] = directory
         self._write("pids", "pids.max", str(MAX_PROCESSES))
