@@ -62,7 +62,7 @@ from embedded_localstack.runtime.bootstrap import (
 )
 from embedded_localstack.sandbox import (
     DEFAULT_EPHEMERAL_MB,
-    WRAPPER_VARIABLE,
+    EXEC_WRAPPER_VARIABLE,
     Cgroup,
     LaunchSpec,
     base_environment,
@@ -340,7 +340,6 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return init_ms
 
     def _launch_spec(self, runtime: str, interpreter: Path, channel_fd: int = -1) -> LaunchSpec:
-        wrapper = self._environment.get(WRAPPER_VARIABLE, "")
         return LaunchSpec(
             self._sandboxed,
             runtime,
@@ -349,7 +348,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             channel_fd,
             self._tmp_mb(),
             SANDBOX.gateway_port(),
-            wrapper=wrapper,
+            self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
         )
 
     def _spawn(self, spec: LaunchSpec) -> socket.socket:

@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -45,8 +46,8 @@ from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_
 LOG = logging.getLogger(__name__)
 
 MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
-WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
-"""AWS runs ``<wrapper> <runtime command...>`` when a function sets it; see :func:`command`."""
+EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
+"""AWS runs ``<wrapper> <runtime command...>`` when a function sets it; see :func:`runtime_command`."""
 MODES = ("auto", "bwrap", "off")
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOTSTRAP_NAME = "bootstrap.py"
@@ -66,6 +67,12 @@ MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
 HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
                   "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
 PROBE_TIMEOUT_S = 15.0
+# AWS's user database inside an execution environment: pwd.getpwuid(993) is sbx_user1051 (Path.home() works).
+IDENTITY_FILES = {
+    "passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+    f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n",
+    "group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
+}
 NETWORK_SETUP_TIMEOUT_S = 15.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -73,7 +80,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # them (or with other values) would not be equivalent to a fresh process, so such a function gets a fresh one.
 STARTUP_PREFIXES = ("LD_", "MALLOC_", "GLIBC_", "LC_", "PYTHON")
 STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS",
-                           "TMPDIR", "LOCALDOMAIN"})  # fmt: skip
+                           "TMPDIR", "LOCALDOMAIN", EXEC_WRAPPER_VARIABLE})  # fmt: skip
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -179,8 +186,8 @@ class LaunchSpec:
     tmp_mb: int = DEFAULT_EPHEMERAL_MB
     gateway_port: int | None = None
     """Sandboxed with its own network namespace: the one host loopback port it reaches (LocalStack's gateway)."""
-    wrapper: str = ""
-    """The function's AWS_LAMBDA_EXEC_WRAPPER (a path as the function sees it), or "" for none."""
+    exec_wrapper: str | None = None
+    """The function's ``AWS_LAMBDA_EXEC_WRAPPER`` (a path as the function sees it, e.g. /var/task/wrapper)."""
 
 
 def interpreter_prefix(interpreter: Path) -> Path:
@@ -207,7 +214,7 @@ def _base_mounts() -> list[str]:
     return [*args, "--proc", "/proc", "--dev", "/dev"]
 
 
-def host_path(spec: LaunchSpec, path: str) -> Path | None:
+def host_location(spec: LaunchSpec, path: str) -> Path | None:
     """Where a path the function sees lives on the host (None: nothing there yet, e.g. /opt or /tmp)."""
     seen = Path(path)
     binds = {Path(SANDBOX_TASK_ROOT): spec.code_dir}
@@ -223,13 +230,13 @@ def host_path(spec: LaunchSpec, path: str) -> Path | None:
 
 def wrapper_problem(spec: LaunchSpec) -> str | None:
     """Why the exec wrapper cannot be started, in the words of AWS's ``fork/exec`` error, or None."""
-    if not spec.wrapper or not spec.wrapper.startswith("/"):
+    if not spec.exec_wrapper or not spec.exec_wrapper.startswith("/"):
         return None  # a bare name is looked up on PATH when the wrapper is executed
-    found = host_path(spec, spec.wrapper)
+    found = host_location(spec, spec.exec_wrapper)
     if found is None or not found.exists():
-        return f"fork/exec {spec.wrapper}: no such file or directory"
+        return f"fork/exec {spec.exec_wrapper}: no such file or directory"
     if found.is_dir() or not os.access(found, os.X_OK):
-        return f"fork/exec {spec.wrapper}: permission denied"
+        return f"fork/exec {spec.exec_wrapper}: permission denied"
     return None
 
 
@@ -240,9 +247,9 @@ def runtime_command(spec: LaunchSpec) -> list[str]:
     paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
     interpreter = f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}" if spec.sandboxed else str(spec.interpreter)
     bootstrap = f"{paths.runtime_dir}/{BOOTSTRAP_NAME}"
-    if spec.wrapper:
-        wrapper = spec.wrapper
-        if not spec.sandboxed and (found := host_path(spec, wrapper)) is not None and wrapper.startswith("/"):
+    if spec.exec_wrapper:
+        wrapper = spec.exec_wrapper
+        if not spec.sandboxed and (found := host_location(spec, wrapper)) is not None and wrapper.startswith("/"):
             wrapper = str(found)  # /var/task/... is the code dir on the host
         return [wrapper, interpreter, *INTERPRETER_FLAGS, bootstrap]
     return [interpreter, *INTERPRETER_FLAGS, bootstrap, str(spec.channel_fd), paths.packages]
@@ -251,7 +258,7 @@ def runtime_command(spec: LaunchSpec) -> list[str]:
 def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict[str, str]:
     """The process's environment: the function's, plus the channel and packages dir for a wrapped runtime."""
     result = dict(environment)
-    if spec.wrapper:
+    if spec.exec_wrapper:
         result[CHANNEL_FD_VARIABLE] = str(spec.channel_fd)
         result[PACKAGES_VARIABLE] = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter).packages
     return result
@@ -271,9 +278,26 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     for path in HOST_ETC_FILES:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
+    for name, host_path in identity_files().items():
+        args += ["--ro-bind", str(host_path), f"/etc/{name}"]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
     args += ["--chdir", SANDBOX_TASK_ROOT, "--", *runtime_command(spec)]
     return args
+
+
+def identity_files() -> dict[str, Path]:
+    """/etc/passwd and /etc/group for the sandbox, written once under the temp dir (LocalStack's: private)."""
+    directory = Path(tempfile.gettempdir()) / "embedded-lambda-etc"
+    files = {name: directory / name for name in IDENTITY_FILES}
+    if all(path.is_file() for path in files.values()):
+        return files
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, content in IDENTITY_FILES.items():
+        partial = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        partial.write_text(content)
+        partial.chmod(0o644)
+        partial.replace(files[name])
+    return files
 
 
 # -- cgroups ---------------------------------------------------------------------------------------------------
@@ -347,7 +371,7 @@ class Cgroup:
         procs = [str(d / "cgroup.procs") for d in self.dirs.values()]
         if not procs:
             return []
-        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"'
         return ["/bin/sh", "-c", script, "sh", *procs, "--"]
 
     def members(self) -> set[int]:

@@ -41,7 +41,6 @@ from pathlib import Path
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
 from embedded_localstack.sandbox import (
     DEFAULT_EPHEMERAL_MB,
-    WRAPPER_VARIABLE,
     Cgroup,
     LaunchSpec,
     base_environment,
@@ -95,8 +94,8 @@ class SparePool:
 
     def fits(self, runtime: str, interpreter: Path, function_environment: Mapping[str, str], tmp_mb: int) -> bool:
         """True if a spare started for ``runtime`` would have started exactly like this function's process."""
-        if tmp_mb != DEFAULT_EPHEMERAL_MB or function_environment.get(WRAPPER_VARIABLE):
-            return False  # a wrapped runtime is started by its wrapper, never adopted
+        if tmp_mb != DEFAULT_EPHEMERAL_MB:
+            return False
         spare_env = self.spare_environment(runtime, interpreter)
         names = {n for n in (*function_environment, *spare_env) if is_startup_variable(n)}
         return all(function_environment.get(n) == spare_env.get(n) for n in names)
