@@ -27,6 +27,8 @@ HARNESS_LOCK := requirements/harness.lock
 LS_LOCK      := embedded_localstack/requirements/localstack.lock
 SCAN_LOCK    := requirements/scan.lock
 
+LAMBDA_RUNTIME_LOCKS := $(wildcard embedded_localstack/requirements/lambda-runtime-*.lock)
+
 check-python = @command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 
 # make-venv: the one recipe that creates a virtualenv and installs it from its lock.
@@ -48,8 +50,9 @@ $(VENV)/.installed: pyproject.toml $(HARNESS_LOCK)
 
 # The second install registers our executor plugin (entry point in pyproject.toml) without
 # pulling the harness's dependencies into LocalStack's venv.
-$(LS_VENV)/.installed: pyproject.toml $(LS_LOCK)
-	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e .)
+# boto3 & co., as AWS's Python runtimes ship them, go from their lock into $(LS_VENV)/lambda-runtime/<runtime>.
+$(LS_VENV)/.installed: pyproject.toml $(LS_LOCK) $(LAMBDA_RUNTIME_LOCKS)
+	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e . && $(LS_VENV)/bin/python -m embedded_localstack.runtime_packages $(LS_VENV) python3.11)
 
 # checkov in its own venv (requirements/scan.in says why).
 $(SCAN_VENV)/.installed: $(SCAN_LOCK)

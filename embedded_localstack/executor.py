@@ -20,6 +20,7 @@ full pass through LocalStack's gateway, and the socket's end-of-file tells at on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,14 +41,13 @@ from localstack.aws.api.lambda_ import PackageType
 from localstack.services.lambda_.invocation.executor_endpoint import (
     NAMESPACE,
     InvokeSendError,
-    StatusErrorException,
 )
 from localstack.services.lambda_.invocation.lambda_models import FunctionVersion, InvocationResult
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
 from embedded_localstack.function_urls import MAX_INVOKE_PAYLOAD_BYTES
-from embedded_localstack.interpreters import InterpreterError, InterpreterResolver
+from embedded_localstack.interpreters import InterpreterError, InterpreterResolver, runtime_version
 
 # The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
 # function error; CONFIGURE goes to a spare process only, see spares.py).
@@ -74,8 +75,9 @@ from embedded_localstack.sandbox import (
     probe_pasta,
     remove_stale_cgroups,
     resolve_mode,
+    wrapper_problem,
 )
-from embedded_localstack.spares import Spare, SparePool, end_spare
+from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spare
 
 LOG = logging.getLogger(__name__)
 
@@ -136,6 +138,24 @@ class ProcessGone(Exception):
 
 class DeadlinePassed(Exception):
     """The frame was not complete before the deadline (a silent or stuck runtime)."""
+
+
+@dataclass(frozen=True)
+class InitFailure:
+    """The environment's init failed; the next invoke answers with this, as AWS does (HTTP 200, FunctionError)."""
+
+    error_type: str
+    payload: bytes | None
+    """The runtime's error payload, or None when the process exited (the invoke's request id goes into the
+    Runtime.ExitError message)."""
+    exit_reason: str = ""
+
+
+def exit_reason(code: int | None, sandboxed: bool) -> str:
+    """AWS's wording for a runtime process that ended without answering."""
+    if code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: {describe_exit(code, sandboxed)}"
 
 
 class RuntimeChannel:
@@ -201,6 +221,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._sandboxed = SANDBOX.sandboxed()
         self._cgroup: Cgroup | None = None
         self._spare_task_root: Path | None = None
+        self._init_failure: InitFailure | None = None
+        self._init_log_offset = 0
+        self._last_max_memory_kb = 0
         logs_dir = Path(tempfile.gettempdir()) / "embedded-lambda-logs"
         logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         logs_dir.chmod(0o700)  # the function's output may hold secrets: not for other users
@@ -254,8 +277,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         """Start the process (or adopt a spare) and wait for its ready frame; returns the init duration in ms."""
         runtime = self._runtime()
         interpreter = INTERPRETERS.resolve(runtime)
+        self._init_failure = None
+        self._init_log_offset = self._log_size()
         started = time.perf_counter()
-        fits = SPARES.fits(runtime, interpreter, self._environment, self._tmp_mb())
+        fits = can_run_spares(runtime_version(runtime)) and SPARES.fits(
+            runtime, interpreter, self._environment, self._tmp_mb()
+        )
         spare = SPARES.take(runtime) if fits else None
         ours = None
         if spare is not None:
@@ -266,7 +293,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 end_spare(spare)
                 self._process = self._cgroup = self._spare_task_root = None
         if ours is None:
-            ours = self._spawn(runtime, interpreter)
+            spec = self._launch_spec(runtime, interpreter)
+            if (problem := wrapper_problem(spec)) is not None:
+                # AWS cannot exec the wrapper either: Runtime.InvalidEntrypoint, answered by the invoke.
+                self._init_failure = InitFailure("Runtime.InvalidEntrypoint", None, problem)
+                return (time.perf_counter() - started) * 1000
+            ours = self._spawn(spec)
         self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
@@ -280,36 +312,48 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._end_process()
             raise LambdaRuntimeException("function process did not report ready in time") from None
         except ProcessGone:
+            # sys.exit() or a crash while the handler module was imported: AWS answers the invoke with
+            # Runtime.ExitError (HTTP 200), not with a service error.
             code = self._exit_code()
+            LOG.info("executor %s: function process exited with %s during init", self.id, code)
+            self._init_failure = InitFailure("Runtime.ExitError", None, exit_reason(code, self._sandboxed))
             self._end_process()
-            raise LambdaRuntimeException(
-                f"function process exited with code {code} before it was ready: {self.get_logs()[-2000:]}"
-            ) from None
+            return (time.perf_counter() - started) * 1000
         if kind == INIT_ERROR:
-            # As LocalStack's executor endpoint does: the caller gets this payload as the invoke's error.
-            LOG.warning("Execution environment startup failed: %s", body.decode(errors="replace"))
+            # Answered by the next invoke (with its logs, in a log stream), as AWS does; the process exits.
+            LOG.info("executor %s: init failed: %s", self.id, (body or b"").decode(errors="replace")[:500])
+            try:
+                error_type = str(json.loads(body or b"{}").get("errorType") or "Runtime.Unknown")
+            except (ValueError, AttributeError):
+                error_type = "Runtime.Unknown"
+            self._init_failure = InitFailure(error_type, body)
+            self._exit_code()
             self._end_process()
-            raise StatusErrorException("Environment startup failed", payload=body)
+            return (time.perf_counter() - started) * 1000
         if kind != READY:
             self._end_process()
             raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
         # Only now, so that starting the next spare never competes with this cold start for CPU.
-        SPARES.replenish_in_background(runtime, interpreter)
+        if can_run_spares(runtime_version(runtime)):
+            SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
 
-    def _spawn(self, runtime: str, interpreter: Path) -> socket.socket:
-        ours, theirs = socket.socketpair()
-        spec = LaunchSpec(
+    def _launch_spec(self, runtime: str, interpreter: Path, channel_fd: int = -1) -> LaunchSpec:
+        return LaunchSpec(
             self._sandboxed,
             runtime,
             interpreter,
             self._code_dir(),
-            theirs.fileno(),
+            channel_fd,
             self._tmp_mb(),
             SANDBOX.gateway_port(),
             self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
         )
+
+    def _spawn(self, spec: LaunchSpec) -> socket.socket:
+        ours, theirs = socket.socketpair()
+        spec = dataclasses.replace(spec, channel_fd=theirs.fileno())
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
             self._cgroup.limit_memory(self._memory_limit_mb())
@@ -339,15 +383,29 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return spare.channel
 
     def _exit_code(self) -> int | None:
+        """Reap the exiting process (waiting up to EXIT_WAIT_S); keeps its peak memory for the REPORT line."""
         process = self._process
         if process is None:
             return None
-        try:
-            return process.wait(timeout=EXIT_WAIT_S)
-        except subprocess.TimeoutExpired:
-            return None
+        if process.returncode is not None:
+            return process.returncode
+        deadline = time.perf_counter() + EXIT_WAIT_S
+        while True:
+            try:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere
+                return process.poll()
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                self._last_max_memory_kb = max(self._last_max_memory_kb, usage.ru_maxrss)
+                return process.returncode
+            if time.perf_counter() > deadline:
+                return None
+            time.sleep(0.01)
 
     def _end_process(self) -> None:
+        # Measured before the kill: a timed-out invoke's REPORT shows what the function really used.
+        self._last_max_memory_kb = max(self._last_max_memory_kb, self._live_max_memory_kb())
         process, self._process = self._process, None
         channel, self._channel = self._channel, None
         if process is not None:
@@ -369,25 +427,62 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
     # -- invoke ------------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
         request_id = payload["invoke-id"]
-        if self._process is None or self._process.poll() is not None:
+        if self._init_failure is None and (self._process is None or self._process.poll() is not None):
             # The previous invoke timed out or the process died: a fresh process, i.e. a cold start, like AWS.
             self._end_process()
             self._pending_init_ms = self._spawn_and_wait_until_ready()
         init_ms, self._pending_init_ms = self._pending_init_ms, None
+        self._last_max_memory_kb = 0
+        # The first invoke of an environment also carries what the init printed (AWS: before its START line).
+        init_offset = self._init_log_offset if init_ms is not None else None
         log_offset = self._log_size()
         started = time.perf_counter()
+        if self._init_failure is not None:
+            return self._answer_init_failure(request_id, init_offset, log_offset, init_ms)
         channel = self._channel
         assert channel is not None
         try:
             channel.send(INVOKE, json.dumps(payload).encode())
         except ProcessGone as error:
             raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
-        result, status = self._await_result(channel, request_id, started)
+        result, status, error_type = self._await_result(channel, request_id, started)
         duration_ms = (time.perf_counter() - started) * 1000
-        result.logs = self._invocation_logs(request_id, log_offset, duration_ms, init_ms, status)
+        result.logs = self._invocation_logs(
+            request_id, init_offset, log_offset, duration_ms, init_ms, status, error_type=error_type
+        )
         return result
 
-    def _await_result(self, channel: RuntimeChannel, request_id: str, started: float) -> tuple[InvocationResult, str]:
+    def _answer_init_failure(
+        self, request_id: str, init_offset: int | None, log_offset: int, init_ms: float | None
+    ) -> InvocationResult:
+        """The invoke after a failed init: AWS's error payload, the init's output and INIT_REPORT in the logs."""
+        failure, self._init_failure = self._init_failure, None
+        assert failure is not None
+        if failure.payload is None:
+            message = f"RequestId: {request_id} Error: {failure.exit_reason}"
+            body = json.dumps({"errorType": failure.error_type, "errorMessage": message}).encode()
+        else:
+            body = failure.payload
+        init_report = (
+            f"INIT_REPORT Init Duration: {init_ms or 0:.2f} ms\tPhase: init\tStatus: error"
+            f"\tError Type: {failure.error_type}\n"
+        )
+        logs = self._invocation_logs(
+            request_id,
+            init_offset if init_offset is not None else log_offset,
+            log_offset,
+            0.0,
+            None,
+            "error",
+            error_type=failure.error_type,
+            after_init=init_report,
+        )
+        return InvocationResult(request_id, body, is_error=True, logs=logs)
+
+    def _await_result(
+        self, channel: RuntimeChannel, request_id: str, started: float
+    ) -> tuple[InvocationResult, str, str]:
+        """The invoke's result, its REPORT status ("", timeout, error) and error type (for ``Status: error``)."""
         timeout_s = float(self.function_version.config.timeout)
         deadline = started + timeout_s
         try:
@@ -396,20 +491,21 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except DeadlinePassed:
             self._end_process()
             message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-            return self._error(request_id, "Sandbox.Timedout", message), "timeout"
+            return self._error(request_id, "Sandbox.Timedout", message), "timeout", ""
         except ProcessGone:
+            # sys.exit() in the handler, a crash, or a kill: AWS's Runtime.ExitError with Go's exit wording.
             code = self._exit_code()
             self._end_process()
-            reason = describe_exit(code, self._sandboxed)
-            message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
-            return self._error(request_id, "Runtime.ExitError", message), "error"
+            message = f"RequestId: {request_id} Error: {exit_reason(code, self._sandboxed)}"
+            return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
         if kind not in (RESULT, FUNCTION_ERROR):
             self._end_process()
             message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
-            return self._error(request_id, "Runtime.ExitError", message), "error"
+            return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
         if body is None:  # larger than AWS returns; the environment stays warm, as on AWS
-            return self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE), "error"
-        return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), ""
+            error = self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE)
+            return error, "error", "Function.ResponseSizeTooLarge"
+        return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), "", ""
 
     @staticmethod
     def _error(request_id: str, error_type: str, message: str) -> InvocationResult:
@@ -423,17 +519,41 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except FileNotFoundError:
             return 0
 
+    def _read_log(self, start: int, end: int | None = None) -> str:
+        """Bytes ``start``..``end`` of the environment's log as text ending in a newline ("" if it is gone: the
+        function was deleted while this invoke was in flight)."""
+        try:
+            with self._log_path.open("rb") as log_file:
+                log_file.seek(start)
+                data = log_file.read() if end is None else log_file.read(max(end - start, 0))
+        except FileNotFoundError:
+            return ""
+        output = data.decode("utf-8", errors="replace")
+        return output if not output or output.endswith("\n") else output + "\n"
+
     def _invocation_logs(
-        self, request_id: str, offset: int, duration_ms: float, init_ms: float | None, status: str
+        self,
+        request_id: str,
+        init_offset: int | None,
+        offset: int,
+        duration_ms: float,
+        init_ms: float | None,
+        status: str,
+        *,
+        error_type: str = "",
+        after_init: str = "",
     ) -> str:
-        """The invocation's stdout/stderr (cut from the environment's log file) framed like AWS's logs."""
-        with self._log_path.open("rb") as log_file:
-            log_file.seek(offset)
-            output = log_file.read().decode("utf-8", errors="replace")
-        if output and not output.endswith("\n"):
-            output += "\n"
+        """The invocation's stdout/stderr (cut from the environment's log file) framed like AWS's logs; on an
+        environment's first invoke preceded by what its init printed."""
+        init_output = self._read_log(init_offset, offset) if init_offset is not None else ""
+        output = self._read_log(offset)
         config_ = self.function_version.config
-        lines = [f"START RequestId: {request_id} Version: {self.function_version.id.qualifier}\n", output]
+        lines = [
+            init_output,
+            after_init,
+            f"START RequestId: {request_id} Version: {self.function_version.id.qualifier}\n",
+            output,
+        ]
         if status == "timeout":
             timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             lines.append(f"{timestamp} {request_id} Task timed out after {float(config_.timeout):.2f} seconds\n")
@@ -447,28 +567,31 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             report += f"\tInit Duration: {init_ms:.2f} ms"
         if status:
             report += f"\tStatus: {status}"
+        if error_type:
+            report += f"\tError Type: {error_type}"
         lines.append(report + "\n")
         return "".join(lines)
 
     def _max_memory_mb(self) -> int:
+        """Peak memory of the environment: live, or as measured before its process ended (timeout, exit)."""
+        return max(self._live_max_memory_kb(), self._last_max_memory_kb) // 1024
+
+    def _live_max_memory_kb(self) -> int:
         if self._cgroup is not None and (used := self._cgroup.max_memory_mb()) is not None:
-            return used
+            return used * 1024
         process = self._process
         if process is None:
             return 0
         try:
             for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) // 1024
-        except OSError:
+                    return int(line.split()[1])
+        except (OSError, ValueError, IndexError):
             pass
         return 0
 
     def get_logs(self) -> str:
-        try:
-            return self._log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return self._read_log(0)
 
     # -- addresses ---------------------------------------------------------------------------------------------
     def get_address(self) -> str:
@@ -496,7 +619,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except InterpreterError as error:
             # Raised here, the function goes State=Failed with this message as StateReason.
             raise LambdaRuntimeException(str(error)) from error
-        SPARES.replenish_in_background(str(version_config.runtime), interpreter)  # the first invoke finds one
+        if can_run_spares(runtime_version(version_config.runtime)):  # so that the first invoke finds one
+            SPARES.replenish_in_background(str(version_config.runtime), interpreter)
         if version_config.code:
             version_config.code.prepare_for_execution()
 

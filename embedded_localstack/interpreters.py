@@ -34,6 +34,12 @@ class InterpreterError(Exception):
     """The runtime is not supported or no matching interpreter exists on this host."""
 
 
+def runtime_version(runtime: str | None) -> tuple[int, int]:
+    """``python3.8`` -> (3, 8); (0, 0) for a runtime that is not python3.x."""
+    match = PYTHON_RUNTIME.match(runtime or "")
+    return (int(match["major"]), int(match["minor"])) if match else (0, 0)
+
+
 def override_variable(runtime: str) -> str:
     """Environment variable that names the interpreter for ``runtime``, e.g. EMBEDDED_LAMBDA_PYTHON3_11."""
     return "EMBEDDED_LAMBDA_" + re.sub(r"[^A-Z0-9]", "_", runtime.upper())
@@ -56,23 +62,46 @@ class InterpreterResolver:
                 "(it runs python3.x functions only; use LocalStack in Docker for other runtimes)"
             )
         wanted = (int(match["major"]), int(match["minor"]))
-        candidate = self._candidate(runtime)
-        interpreter = self._probe(runtime, candidate, wanted)
+        interpreter = self._first_working(runtime, wanted)
         log.info("runtime %s -> %s", runtime, interpreter)
         self._resolved[runtime] = interpreter
         return interpreter
 
-    def _candidate(self, runtime: str) -> str:
+    def _first_working(self, runtime: str, wanted: tuple[int, int]) -> Path:
+        """The override if set; else ``python3.X`` on PATH, then pyenv's installed 3.X versions (a pyenv shim only
+        runs the versions pyenv has selected, so it fails for the others)."""
         variable = override_variable(runtime)
         if explicit := self._environ.get(variable):
-            return explicit
-        found = shutil.which(runtime, path=self._environ.get("PATH", os.defpath))
-        if not found:
+            return self._probe(runtime, explicit, wanted)
+        on_path = shutil.which(runtime, path=self._environ.get("PATH", os.defpath))
+        candidates = [c for c in (on_path, *self._pyenv_candidates(wanted)) if c]
+        if not candidates:
             raise InterpreterError(
                 f"runtime {runtime} needs a Python {runtime[6:]} interpreter on the host, but '{runtime}' is not "
                 f"on PATH; install it or set {variable}=/path/to/{runtime} before starting the embedded LocalStack"
             )
-        return found
+        failures: list[InterpreterError] = []
+        for candidate in candidates:
+            try:
+                return self._probe(runtime, candidate, wanted)
+            except InterpreterError as error:
+                failures.append(error)
+        raise failures[0]
+
+    def _pyenv_candidates(self, wanted: tuple[int, int]) -> list[str]:
+        """pyenv's own binaries of Python ``wanted`` (newest patch first), under $PYENV_ROOT or ~/.pyenv."""
+        home = self._environ.get("HOME")
+        root = self._environ.get("PYENV_ROOT") or (str(Path(home) / ".pyenv") if home else "")
+        if not root:
+            return []
+        major, minor = wanted
+        found = Path(root).glob(f"versions/{major}.{minor}.*/bin/python{major}.{minor}")
+
+        def patch_level(path: Path) -> tuple[int, ...]:
+            version = path.parent.parent.name.split(".")
+            return tuple(int(part) if part.isdigit() else -1 for part in version)
+
+        return [str(path) for path in sorted(found, key=patch_level, reverse=True)]
 
     def _probe(self, runtime: str, candidate: str, wanted: tuple[int, int]) -> Path:
         variable = override_variable(runtime)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,46 @@ from embedded_localstack.sandbox import SandboxUnavailableError, fallback_warnin
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVICES = ("iam", "lambda", "sts", "logs")
+COMMUNITY_SERVICES = frozenset(
+    [
+        "acm",
+        "apigateway",
+        "cloudformation",
+        "cloudwatch",
+        "config",
+        "dynamodb",
+        "dynamodbstreams",
+        "ec2",
+        "es",
+        "events",
+        "firehose",
+        "iam",
+        "kinesis",
+        "kms",
+        "lambda",
+        "logs",
+        "opensearch",
+        "redshift",
+        "resource-groups",
+        "resourcegroupstaggingapi",
+        "route53",
+        "route53resolver",
+        "s3",
+        "s3control",
+        "scheduler",
+        "secretsmanager",
+        "ses",
+        "sns",
+        "sqs",
+        "ssm",
+        "stepfunctions",
+        "sts",
+        "support",
+        "swf",
+        "transcribe",
+    ]
+)
+"""The services localstack-core 4.9.2 (community) provides: its ``localstack.aws.provider`` entry points."""
 PROCESS_MODULE = "embedded_localstack.localstack_process"
 PID_FILE = "localstack.pid"
 LOG_FILE = "localstack.log"
@@ -49,6 +90,21 @@ SANDBOX_EXIT_WAIT_S = 1.0
 
 class EmbeddedLocalStackError(RuntimeError):
     """Starting or stopping the embedded LocalStack failed; the message says why and where to look."""
+
+
+def parse_services(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"s3, sqs"`` or ``["s3", "sqs"]`` -> the default services plus these, validated, in a stable order.
+
+    Raises ValueError naming any service LocalStack's community edition does not provide."""
+    names = text.split(",") if isinstance(text, str) else list(text)
+    wanted = [name.strip().lower() for name in names if name.strip()]
+    unknown = sorted(set(wanted) - COMMUNITY_SERVICES)
+    if unknown:
+        raise ValueError(
+            f"unknown LocalStack service(s): {', '.join(unknown)}; the embedded LocalStack "
+            f"(localstack-core 4.9.2) provides: {', '.join(sorted(COMMUNITY_SERVICES))}"
+        )
+    return tuple(dict.fromkeys([*DEFAULT_SERVICES, *wanted]))
 
 
 def default_state_dir() -> Path:
@@ -73,6 +129,7 @@ class EmbeddedSettings:
             raise ValueError(f"embedded LocalStack listens on loopback only; host {self.host!r} is not loopback")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1-65535, got {self.port}")
+        object.__setattr__(self, "services", parse_services(self.services))
         object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
         object.__setattr__(self, "python", Path(self.python))
 
@@ -114,6 +171,12 @@ def health(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
         except (requests.RequestException, ValueError):
             return None
     return document if isinstance(document, dict) and isinstance(document.get("services"), dict) else None
+
+
+def unavailable_services(document: dict[str, Any], services: Sequence[str]) -> list[str]:
+    """The ``services`` a health document reports as not served (absent or disabled)."""
+    states = document.get("services") or {}
+    return [name for name in services if states.get(name, "disabled") in ("disabled", "error")]
 
 
 def is_healthy(endpoint: str, timeout_s: float = 2.0) -> bool:
@@ -280,7 +343,14 @@ def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] |
 def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     """Reuse a healthy LocalStack at the endpoint, or start one in the background and wait until healthy."""
     settings = settings or EmbeddedSettings()
-    if is_healthy(settings.endpoint):
+    document = health(settings.endpoint)
+    if document is not None:
+        missing = unavailable_services(document, settings.services)
+        if missing:
+            raise EmbeddedLocalStackError(
+                f"the LocalStack running at {settings.endpoint} does not serve {', '.join(missing)}; stop it "
+                f"(`python -m embedded_localstack stop`) and start it again with --services {','.join(missing)}"
+            )
         pid = running_pid(settings)
         log.info("reusing the LocalStack already healthy at %s", settings.endpoint)
         return EmbeddedLocalStack(settings.endpoint, pid, owned=False, settings=settings)

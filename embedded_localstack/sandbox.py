@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from embedded_localstack.interpreters import INTERPRETER_FLAGS
+from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
 from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
 
 LOG = logging.getLogger(__name__)
 
 MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
 EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
+"""AWS runs ``<wrapper> <runtime command...>`` when a function sets it; see :func:`runtime_command`."""
 MODES = ("auto", "bwrap", "off")
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOTSTRAP_NAME = "bootstrap.py"
@@ -212,14 +214,60 @@ def _base_mounts() -> list[str]:
     return [*args, "--proc", "/proc", "--dev", "/dev"]
 
 
+def host_location(spec: LaunchSpec, path: str) -> Path | None:
+    """Where a path the function sees lives on the host (None: nothing there yet, e.g. /opt or /tmp)."""
+    seen = Path(path)
+    binds = {Path(SANDBOX_TASK_ROOT): spec.code_dir}
+    if spec.sandboxed:
+        binds |= {Path(SANDBOX_RUNTIME_DIR): RUNTIME_DIR, Path(SANDBOX_LANG_DIR): interpreter_prefix(spec.interpreter)}
+        if seen.is_relative_to("/opt") or seen.is_relative_to("/tmp"):  # noqa: S108 - the sandbox's own /tmp
+            return None
+    for inside, outside in binds.items():
+        if seen.is_relative_to(inside):
+            return outside / seen.relative_to(inside)
+    return seen
+
+
+def wrapper_problem(spec: LaunchSpec) -> str | None:
+    """Why the exec wrapper cannot be started, in the words of AWS's ``fork/exec`` error, or None."""
+    if not spec.exec_wrapper or not spec.exec_wrapper.startswith("/"):
+        return None  # a bare name is looked up on PATH when the wrapper is executed
+    found = host_location(spec, spec.exec_wrapper)
+    if found is None or not found.exists():
+        return f"fork/exec {spec.exec_wrapper}: no such file or directory"
+    if found.is_dir() or not os.access(found, os.X_OK):
+        return f"fork/exec {spec.exec_wrapper}: permission denied"
+    return None
+
+
+def runtime_command(spec: LaunchSpec) -> list[str]:
+    """The runtime's own command as the function sees it. With an exec wrapper it is AWS's shape, ending in the
+    bootstrap script (wrappers insert interpreter options before the last argument), and the channel and the
+    packages dir travel in the environment instead."""
+    paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
+    interpreter = f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}" if spec.sandboxed else str(spec.interpreter)
+    bootstrap = f"{paths.runtime_dir}/{BOOTSTRAP_NAME}"
+    if spec.exec_wrapper:
+        wrapper = spec.exec_wrapper
+        if not spec.sandboxed and (found := host_location(spec, wrapper)) is not None and wrapper.startswith("/"):
+            wrapper = str(found)  # /var/task/... is the code dir on the host
+        return [wrapper, interpreter, *INTERPRETER_FLAGS, bootstrap]
+    return [interpreter, *INTERPRETER_FLAGS, bootstrap, str(spec.channel_fd), paths.packages]
+
+
+def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict[str, str]:
+    """The process's environment: the function's, plus the channel and packages dir for a wrapped runtime."""
+    result = dict(environment)
+    if spec.exec_wrapper:
+        result[CHANNEL_FD_VARIABLE] = str(spec.channel_fd)
+        result[PACKAGES_VARIABLE] = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter).packages
+    return result
+
+
 def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str]:
     """The full command line of one function process (sandboxed or not)."""
-    paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
-    runtime_args = [*INTERPRETER_FLAGS, f"{paths.runtime_dir}/{BOOTSTRAP_NAME}", str(spec.channel_fd), paths.packages]
-    # AWS_LAMBDA_EXEC_WRAPPER: the runtime's command line is handed to the wrapper, which execs it.
-    wrapper = [spec.exec_wrapper] if spec.exec_wrapper else []
     if not spec.sandboxed:
-        return [*wrapper, str(spec.interpreter), *runtime_args]
+        return runtime_command(spec)
     prefix = interpreter_prefix(spec.interpreter)
     args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *(network_args or []), *_base_mounts()]
     args += ["--ro-bind", str(prefix), SANDBOX_LANG_DIR]
@@ -233,8 +281,7 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     for name, host_path in identity_files().items():
         args += ["--ro-bind", str(host_path), f"/etc/{name}"]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
-    args += ["--chdir", SANDBOX_TASK_ROOT, "--", *wrapper, f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}"]
-    args += runtime_args
+    args += ["--chdir", SANDBOX_TASK_ROOT, "--", *runtime_command(spec)]
     return args
 
 
@@ -391,7 +438,7 @@ def launch(
     def popen(argv: list[str], extra_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [*prefix, *argv],
-            env=dict(environment),
+            env=launch_environment(spec, environment),
             cwd="/" if spec.sandboxed else spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=output,

@@ -51,7 +51,14 @@ from embedded_localstack.sandbox import (
 LOG = logging.getLogger(__name__)
 
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
+MINIMUM_VERSION = (3, 9)
+"""Adoption receives the log file descriptor with ``socket.recv_fds``, which Python has since 3.9."""
 KILL_WAIT_S = 5.0
+
+
+def can_run_spares(version: tuple[int, int]) -> bool:
+    """Whether an interpreter of this Python version can be a spare (older ones always start afresh)."""
+    return version >= MINIMUM_VERSION
 
 
 @dataclass

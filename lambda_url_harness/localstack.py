@@ -321,7 +321,7 @@ def try_embedded(options: DiscoveryOptions) -> StepResult:
         kwargs["python"] = provision.localstack_python(options.embedded_python, progress=options.progress)
         settings = launcher.EmbeddedSettings(**kwargs)
         instance = launcher.start(settings)
-    except (launcher.EmbeddedLocalStackError, provision.ProvisioningError) as exc:
+    except (launcher.EmbeddedLocalStackError, provision.ProvisioningError, ValueError) as exc:
         return f"the embedded LocalStack failed to start: {exc}"
     return LocalStackHandle(
         source="embedded",

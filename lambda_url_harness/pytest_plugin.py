@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from embedded_localstack.launcher import parse_services
 from embedded_localstack.paths import state_root
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.inventory import localstack_session
@@ -49,6 +50,8 @@ from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import create_workspace
 
 log = logging.getLogger(__name__)
+SERVICES_VARIABLE = "LOCALSTACK_TEST_SERVICES"
+"""Default of ``--localstack-services``."""
 
 DeployFactory = Callable[..., Deployment]
 
@@ -85,8 +88,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--localstack-services",
-        default="",
-        help="comma-separated extra services for a LocalStack the plugin starts (iam,lambda,logs,sts are always on)",
+        default=os.environ.get(SERVICES_VARIABLE, ""),
+        metavar="S3,SQS,...",
+        help="comma-separated extra services for a LocalStack the plugin starts; a found one must serve them "
+        f"(iam,lambda,logs,sts are always on); default: ${SERVICES_VARIABLE}",
     )
     group.addoption(
         "--keep-deployments",
@@ -101,6 +106,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    try:  # before any test or LocalStack starts: a typo is a usage error, not a failed session
+        parse_services(config.getoption("--localstack-services"))
+    except ValueError as exc:
+        raise pytest.UsageError(f"--localstack-services: {exc}") from None
     state = SessionState(state_dir=state_root())
     state.ledger = RunLedger(state.state_dir, label=_run_label(config))  # inspects no process until used
     config.stash[STATE_KEY] = state

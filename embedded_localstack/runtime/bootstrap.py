@@ -1,8 +1,11 @@
 """Lambda runtime loop of the local-process executor: runs *inside* a function process.
 
-Started by ``embedded_localstack.executor`` as ``<python3.x> -I -S -B -u bootstrap.py <fd>`` with the function's
-code directory as working directory. Standard library only, because the function must see nothing but its own
-code and the standard library (``-I -S``: no site-packages, no PYTHON* variables, no script dir on sys.path).
+Started by ``embedded_localstack.executor`` as ``<python3.x> -I -S -B -u bootstrap.py <fd> <packages dir or "">``
+with the function's code directory as working directory. Standard library only, because the function must see
+nothing but its own code, the runtime's packages (boto3 and its dependencies, as every AWS Python runtime ships
+them; the second argument, empty when there are none) and the standard library (``-I -S``: no site-packages, no
+PYTHON* variables, no script dir on sys.path). ``sys.path`` is built in AWS's order, so a function's own bundled
+boto3 wins over the runtime's.
 
 The executor and this loop talk over one end of a socket pair (file descriptor ``<fd>``, inherited at start and
 kept from the handler's child processes); each message is a frame ``<kind: 1 byte><length: 4 bytes><body>``:
@@ -42,6 +45,14 @@ FRAME_HEADER_BYTES = 5
 READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
 CONFIGURE = b"C"
 SPARE_MARKER = "EMBEDDED_LAMBDA_SPARE"
+CHANNEL_FD_VARIABLE = "_EMBEDDED_LAMBDA_CHANNEL_FD"
+PACKAGES_VARIABLE = "_EMBEDDED_LAMBDA_PACKAGES"
+"""Under an exec wrapper the command line is AWS's (it ends in this script), so the channel's descriptor and the
+packages dir come in these variables; they are removed before the function's code runs."""
+LAYER_DIRS = ("/opt/python/lib/python{major}.{minor}/site-packages", "/opt/python")
+"""Where AWS's Python runtimes look for layer code, after the function's own directory."""
+REQUEST_ID_IN_ERRORS_SINCE = (3, 9)
+"""AWS's python3.8 runtime answered errors without ``requestId``; the runtimes from 3.9 on include it."""
 
 
 class InitError(Exception):
@@ -98,11 +109,14 @@ class RequestIdFilter(logging.Filter):
 
 
 def install_lambda_logging() -> RequestIdFilter:
-    """Root-logger handler with AWS's line format: ``[LEVEL]\\t<UTC time>\\t<request id>\\t<message>``."""
+    """Root-logger handler with AWS's line format: ``[LEVEL]\\t<UTC time>\\t<request id>\\t<message>``.
+
+    One line per record: the handler's own terminator ends it (AWS's format string ends in a newline because its
+    log sink frames each record; on a plain stream that would add an empty line after every record)."""
     request_filter = RequestIdFilter()
     handler = logging.StreamHandler(sys.stdout)
     formatter = logging.Formatter(
-        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n", "%Y-%m-%dT%H:%M:%S"
+        "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
     )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
@@ -130,12 +144,10 @@ def load_handler(handler_name: str) -> Any:
         raise InitError(
             "Runtime.UserCodeSyntaxError",
             f"Syntax error in module '{module_name}': {error}",
-            traceback.format_list(traceback.extract_tb(error.__traceback__)),
+            user_stack(error.__traceback__),
         ) from error
     except Exception as error:
-        raise InitError(
-            type(error).__name__, str(error), traceback.format_list(traceback.extract_tb(error.__traceback__))
-        ) from error
+        raise InitError(type(error).__name__, str(error), user_stack(error.__traceback__)) from error
     try:
         return getattr(module, function_name)
     except AttributeError as error:
@@ -145,9 +157,21 @@ def load_handler(handler_name: str) -> Any:
 
 
 def error_body(error_type: str, message: str, stack_trace: list[str], request_id: str = "") -> bytes:
-    return json.dumps(
-        {"errorMessage": message, "errorType": error_type, "requestId": request_id, "stackTrace": stack_trace}
-    ).encode()
+    """AWS's error payload; ``requestId`` is empty for init errors (there is no request yet)."""
+    body: dict[str, Any] = {"errorMessage": message, "errorType": error_type}
+    if sys.version_info[:2] >= REQUEST_ID_IN_ERRORS_SINCE:
+        body["requestId"] = request_id
+    body["stackTrace"] = stack_trace
+    return json.dumps(body).encode()
+
+
+def user_stack(tb: Any) -> list[str]:
+    """The formatted frames of ``tb`` from the first one that is not this file's: AWS's traces start in user
+    code (or in the standard library's importlib, for errors raised while the handler module is imported)."""
+    frames = traceback.extract_tb(tb)
+    while frames and frames[0].filename == __file__:  # the name this script's code objects carry
+        frames.pop(0)
+    return traceback.format_list(frames)
 
 
 def log_error(error_type: str, message: str, stack_trace: list[str]) -> None:
@@ -228,12 +252,16 @@ def run_invocation(handler: Any, invocation: dict[str, Any], request_filter: Req
     os.environ["_X_AMZN_TRACE_ID"] = invocation.get("trace-id") or ""
     request_filter.request_id = request_id
     try:
-        payload = invocation.get("payload") or "{}"
-        result = handler(json.loads(payload), context)
+        # Parsed before the handler runs: a payload that is not JSON never reaches user code.
+        event = json.loads(invocation.get("payload") or "{}")
+    except ValueError as error:
+        message = f"Unable to unmarshal input: {error}"
+        log_error("Runtime.UnmarshalError", message, [])
+        return FUNCTION_ERROR, error_body("Runtime.UnmarshalError", message, [], request_id)
+    try:
+        result = handler(event, context)
     except Exception as error:
-        # Drop our own frame: AWS's stack trace starts in the user's code.
-        tb = error.__traceback__.tb_next if error.__traceback__ else None
-        stack = traceback.format_list(traceback.extract_tb(tb))
+        stack = user_stack(error.__traceback__)  # AWS's stack trace starts in the user's code
         log_error(type(error).__name__, str(error), stack)
         return FUNCTION_ERROR, error_body(type(error).__name__, str(error), stack, request_id)
     try:
@@ -261,18 +289,32 @@ def become_environment(configuration: dict[str, Any], log_fd: int) -> None:
     os.chdir(configuration["cwd"])
 
 
+def function_sys_path(packages_dir: str) -> list[str]:
+    """AWS's order: the function's code, the layers' directories, the runtime's packages, the runtime itself."""
+    major, minor = sys.version_info[:2]
+    entries = [os.environ["LAMBDA_TASK_ROOT"]]
+    entries.extend(directory.format(major=major, minor=minor) for directory in LAYER_DIRS)
+    if packages_dir:
+        entries.append(packages_dir)
+    entries.append(os.environ["LAMBDA_RUNTIME_DIR"])
+    return entries
+
+
 def main() -> int:
-    channel = ExecutorChannel(int(sys.argv[1]))
+    # <fd> <packages dir> as arguments, or (started through AWS_LAMBDA_EXEC_WRAPPER) in the environment
+    fd = sys.argv[1] if len(sys.argv) > 1 else os.environ.get(CHANNEL_FD_VARIABLE, "")
+    packages = sys.argv[2] if len(sys.argv) > 2 else os.environ.get(PACKAGES_VARIABLE, "")
+    os.environ.pop(CHANNEL_FD_VARIABLE, None)
+    os.environ.pop(PACKAGES_VARIABLE, None)
+    channel = ExecutorChannel(int(fd))
     exit_when_orphaned()
     if SPARE_MARKER in os.environ:
         received = channel.receive_configuration()
         if received is None:  # the executor closed our socket (LocalStack stopped) before using us
             return 0
         become_environment(*received)
-    task_root = os.environ["LAMBDA_TASK_ROOT"]
-    runtime_dir = os.environ["LAMBDA_RUNTIME_DIR"]
-    # -I -S left only the standard library on sys.path; the function's code comes first, as on AWS.
-    sys.path[:0] = [task_root, runtime_dir]
+    # -I -S left only the standard library on sys.path; the rest goes in front of it in AWS's order.
+    sys.path[:0] = function_sys_path(packages)
     request_filter = install_lambda_logging()
 
     try:

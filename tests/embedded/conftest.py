@@ -22,6 +22,7 @@ from embedded_helpers import (
     MISSING_PYTHON,
     REGION,
     ROLE_ARN,
+    SESSION_SERVICES,
     stop_and_check_nothing_left,
 )
 from support import build_zip
@@ -32,7 +33,11 @@ from lambda_url_harness.localstack import free_port
 
 @pytest.fixture(scope="session")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedLocalStack]:
-    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path_factory.mktemp("embedded-localstack"))
+    settings = EmbeddedSettings(
+        port=free_port(),
+        state_dir=tmp_path_factory.mktemp("embedded-localstack"),
+        services=SESSION_SERVICES,  # beyond the defaults: functions' boto3 calls reach S3 and SQS
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EMBEDDED_LAMBDA_PYTHON3_12", MISSING_PYTHON)
         # The suite runs sandboxed: without a working bubblewrap the start fails instead of falling back.

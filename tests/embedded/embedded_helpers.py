@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +23,28 @@ from embedded_localstack.launcher import (
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::000000000000:role/embedded-test-role"
+SESSION_SERVICES = ("s3", "sqs")
+"""Served by the session's LocalStack besides the defaults (iam, lambda, logs, sts)."""
 MISSING_PYTHON = "/nonexistent/bin/python3.12"
+"""The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
 HOST_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "EMBEDDED_TEST_EXPORTED_SECRET")
 HOST_SECRET_VALUE = "host-secret-6e1f0c"
 """Set in the environment of the process that starts the session's LocalStack (conftest.py)."""
-"""The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
+
+
+def find_python(version: str) -> Path | None:
+    """A ``python<version>`` binary: on PATH if it runs, else one of pyenv's installed versions."""
+    found = shutil.which(f"python{version}")
+    if found and subprocess.run([found, "-c", ""], capture_output=True, timeout=30, check=False).returncode == 0:
+        return Path(found)
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates = sorted(pyenv_root.glob(f"versions/{version}.*/bin/python{version}"))
+    return candidates[-1] if candidates else None
+
+
+OLD_PYTHON = find_python("3.8")
+"""Python 3.8 (no ``socket.recv_fds``: never a spare), for the python3.8 runtime cases; None if not installed.
+LocalStack finds it the same way (PATH, then pyenv's versions): no override variable is set."""
 
 
 def processes_using_endpoint(port: int) -> set[int]:

@@ -25,8 +25,11 @@ from embedded_helpers import (
 from support import alive, build_zip, wait_until
 
 from embedded_localstack.launcher import (
+    COMMUNITY_SERVICES,
     EmbeddedLocalStackError,
     EmbeddedSettings,
+    default_python,
+    health,
     is_healthy,
     port_is_free,
     running_pid,
@@ -113,9 +116,40 @@ def test_failed_start_points_at_the_log(tmp_path):
     assert not settings.pid_file.exists()
 
 
+@pytest.mark.parametrize(
+    ("services", "expected"),
+    [
+        ((), ("iam", "lambda", "sts", "logs")),
+        (("s3",), ("iam", "lambda", "sts", "logs", "s3")),
+        ("SQS, dynamodb,,lambda", ("iam", "lambda", "sts", "logs", "sqs", "dynamodb")),
+    ],
+)
+def test_services_are_added_to_the_defaults(services, expected):
+    assert EmbeddedSettings(services=services).services == expected
+
+
+@pytest.mark.parametrize("services", [("s4",), "s3,lambada", ("ecs",)])
+def test_unknown_services_are_a_clear_error(services):
+    with pytest.raises(ValueError, match="unknown LocalStack service") as error:
+        EmbeddedSettings(services=services)
+    assert "s3" in str(error.value)  # lists what is available
+
+
+def test_known_services_are_localstacks_own():
+    """COMMUNITY_SERVICES equals the providers the installed localstack-core registers."""
+    script = (
+        "import importlib.metadata as m; print(' '.join(sorted({e.name.split(':')[0] for e in "
+        "m.entry_points(group='localstack.aws.provider')})))"
+    )
+    listed = subprocess.run(
+        [str(default_python()), "-c", script], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    assert set(listed) == COMMUNITY_SERVICES
+
+
 def test_cli_start_status_stop(tmp_path):
     port = free_port()
-    args = ["--port", str(port), "--state-dir", str(tmp_path / "ls")]
+    args = ["--port", str(port), "--state-dir", str(tmp_path / "ls"), "--services", "sqs"]
 
     def cli(command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -130,6 +164,20 @@ def test_cli_start_status_stop(tmp_path):
         assert started.returncode == 0, started.stderr
         assert started.stdout.strip() == f"http://127.0.0.1:{port}"
         assert cli("status").returncode == 0
+        document = health(f"http://127.0.0.1:{port}")
+        assert document is not None and document["services"]["sqs"] != "disabled", document
+        sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{port}", region_name=REGION,
+                           aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        assert sqs.create_queue(QueueName="cli-services")["QueueUrl"].endswith("/cli-services")
+        # reusing the running LocalStack for a service it does not serve: a clear error, nothing started
+        other = subprocess.run(
+            [sys.executable, "-m", "embedded_localstack", "start", *args[:-1], "dynamodb"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert other.returncode == 1
+        assert "does not serve dynamodb" in other.stderr
     finally:
         stopped = cli("stop")
     assert stopped.returncode == 0, stopped.stderr
@@ -140,6 +188,14 @@ def test_cli_start_status_stop(tmp_path):
     )
     assert bad.returncode == 2
     assert "loopback only" in bad.stderr
+    unknown = subprocess.run(
+        [sys.executable, "-m", "embedded_localstack", "start", "--services", "s3,nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unknown.returncode == 2
+    assert "unknown LocalStack service(s): nope" in unknown.stderr
 
 
 def test_crashed_localstack_leaves_no_function_process(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -22,6 +23,7 @@ from lambda_url_harness.localstack import (
     try_external,
     try_running,
 )
+from lambda_url_harness.project import REPO_ROOT
 
 
 def recording_steps(calls: list[str], succeed: str | None) -> dict:
@@ -165,3 +167,24 @@ def test_nothing_listening_is_not_localstack() -> None:
 def test_extra_services_are_added_once_to_the_required_ones() -> None:
     options = DiscoveryOptions(extra_services=("s3", "lambda", "sqs"))
     assert options.services_to_start() == ("iam", "lambda", "logs", "sts", "s3", "sqs")
+
+
+@pytest.mark.parametrize(
+    ("args", "environ"),
+    [(["--localstack-services=s3,bogus"], {}), ([], {"LOCALSTACK_TEST_SERVICES": "bogus"})],
+    ids=["option", "variable"],
+)
+def test_unknown_test_services_are_a_usage_error(args, environ):
+    """``--localstack-services`` / LOCALSTACK_TEST_SERVICES are checked before any test (or LocalStack) starts."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == pytest.ExitCode.USAGE_ERROR, completed.stdout + completed.stderr
+    assert "unknown LocalStack service(s): bogus" in completed.stderr
+    assert "s3, s3control" in completed.stderr  # the message lists what is available
