@@ -28,11 +28,9 @@ from embedded_localstack import paths, runtime_packages
 log = logging.getLogger(__name__)
 
 LOCALSTACK_REQUIREMENTS = ("requirements", "localstack.lock")
-"""The LocalStack environment's lock, package data of ``embedded_localstack`` (the one place naming it)."""
-UNLOCKED_REQUIREMENTS = ("requirements", "localstack.in")
-"""The lock's input, package data too: used when a package carries no lock."""
-FALLBACK_REQUIREMENTS = paths.CHECKOUT_ROOT / "requirements" / "localstack.txt"
-"""Used while the package carries neither (source checkouts only)."""
+"""The LocalStack environment's exact lock, package data of ``embedded_localstack`` (the one place naming it)."""
+LAMBDA_RUNTIMES = ("python3.11",)
+"""Runtimes whose packages (boto3, as AWS ships it) go into every provisioned environment."""
 PYTHON_VERSION = (3, 11)
 """LocalStack 4.9.2's Lambda plugins load on 3.11 (see requirements); the venv is made with this version."""
 DISTRIBUTION = "terraform-aws-lambda-square"
@@ -47,17 +45,13 @@ class ProvisioningError(RuntimeError):
 
 
 def requirements_text() -> str:
-    package = importlib.resources.files("embedded_localstack")
-    for parts in (LOCALSTACK_REQUIREMENTS, UNLOCKED_REQUIREMENTS):
-        if package.joinpath(*parts).is_file():
-            return package.joinpath(*parts).read_text()
-    if FALLBACK_REQUIREMENTS.is_file():
-        return FALLBACK_REQUIREMENTS.read_text()
-    raise ProvisioningError(
-        f"this installation carries no LocalStack requirements (embedded_localstack/"
-        f"{'/'.join(LOCALSTACK_REQUIREMENTS)}); pass --localstack-python=<python of a LocalStack venv>, "
-        "or use --localstack=external or docker"
-    )
+    lock = importlib.resources.files("embedded_localstack").joinpath(*LOCALSTACK_REQUIREMENTS)
+    if not lock.is_file():
+        raise ProvisioningError(
+            f"this installation carries no LocalStack lock (embedded_localstack/{'/'.join(LOCALSTACK_REQUIREMENTS)}); "
+            "pass --localstack-python=<python of a LocalStack venv>, or use --localstack=external or docker"
+        )
+    return lock.read_text()
 
 
 def find_python311() -> Path:
@@ -74,7 +68,10 @@ def find_python311() -> Path:
 
 
 def environment_dir(requirements: str, python: Path) -> Path:
-    key = hashlib.sha256(f"{requirements}\n{python.resolve()}\n{_package_version()}".encode()).hexdigest()[:12]
+    # The runtime packages' locks are part of the environment too: a changed one makes a new environment.
+    runtime_locks = "\n".join(runtime_packages.lock_file(runtime).read_text() for runtime in LAMBDA_RUNTIMES)
+    identity = f"{requirements}\n{runtime_locks}\n{python.resolve()}\n{_package_version()}"
+    key = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return paths.user_cache_dir() / f"localstack-{key}"
 
 
@@ -149,13 +146,13 @@ def register_executor(target: Path) -> None:
 
 
 def install_runtime_packages(venv_python: Path, progress: Progress) -> None:
-    """The packages AWS's Python runtimes ship (boto3), next to LocalStack's interpreter; the one call site."""
-    install = getattr(runtime_packages, "install", None)
-    if install is None:
-        log.info("runtime_packages.install is not available; functions get no boto3")
-        return
+    """The packages AWS's Python runtimes ship (boto3), next to LocalStack's interpreter."""
     progress("embedded LocalStack: installing the Lambda runtime packages (boto3) ...")
-    install(venv_python)
+    for runtime in LAMBDA_RUNTIMES:
+        try:
+            runtime_packages.install(venv_python.parent.parent, runtime, timeout_s=PIP_TIMEOUT_S)
+        except runtime_packages.RuntimePackagesError as exc:
+            raise ProvisioningError(f"could not install the {runtime} runtime packages: {exc}") from exc
 
 
 def _run(argv: list[str], what: str) -> None:
