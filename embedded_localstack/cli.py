@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default=EmbeddedSettings.host, help="loopback address to listen on")
     parser.add_argument("--port", type=int, default=EmbeddedSettings.port, help="gateway port (default 4566)")
     parser.add_argument("--state-dir", type=Path, default=None, help="data, log and PID file location")
+    parser.add_argument(
+        "--stock",
+        action="store_true",
+        help="start without the embedded mode's performance settings (LocalStack's defaults; a benchmark baseline)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return parser
 
@@ -40,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         overrides = {"state_dir": args.state_dir} if args.state_dir else {}
-        settings = EmbeddedSettings(host=args.host, port=args.port, **overrides)
+        settings = EmbeddedSettings(host=args.host, port=args.port, tuned=not args.stock, **overrides)
     except ValueError as error:
         parser.error(str(error))  # exits with 2
     try:

@@ -56,7 +56,7 @@ from embedded_localstack.runtime.bootstrap import (
     RESULT,
 )
 from embedded_localstack.spares import Spare, SparePool, end_spare
-from embedded_localstack.speedups import batch_lambda_log_shipping
+from embedded_localstack.speedups import batch_lambda_log_shipping, tuning_enabled
 
 LOG = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
         # Loaded with the Lambda service, before any function's log handler starts or any URL is invoked.
-        batch_lambda_log_shipping()
+        if tuning_enabled():
+            batch_lambda_log_shipping()
         limit_function_url_payloads()
         return LocalProcessRuntimeExecutor
 

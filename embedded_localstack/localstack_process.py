@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from embedded_localstack.function_urls import pass_function_url_bodies_through
 from embedded_localstack.loopback import bind_gateway_to_listen_hosts
-from embedded_localstack.speedups import memoize_twisted_content_type_parsing
+from embedded_localstack.speedups import memoize_twisted_content_type_parsing, tuning_enabled
 
 
 def main() -> None:
     bind_gateway_to_listen_hosts()
     pass_function_url_bodies_through()
-    memoize_twisted_content_type_parsing()
+    if tuning_enabled():
+        memoize_twisted_content_type_parsing()
     from localstack.runtime.main import main as localstack_main
 
     localstack_main()

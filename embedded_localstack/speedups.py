@@ -10,7 +10,8 @@ client observes and can be cut here:
   invocation. Under load the queue holds several invocations' logs; they are shipped in one call per log
   stream, in order, with the same events and timestamps. A single invoke still ships at once.
 
-Imported only inside .venv-localstack.
+Applied unless LocalStack runs with ``EMBEDDED_LOCALSTACK_TUNING=off`` (``start --stock``: the benchmark's
+baseline with LocalStack's defaults). Imported only inside .venv-localstack.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import queue
 import time
+from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,12 @@ CONTENT_TYPE_CACHE_SIZE = 128
 MAX_LOG_ITEMS_PER_BATCH = 64
 MAX_LOG_BATCH_BYTES = 512 * 1024  # CloudWatch accepts 1 MiB per PutLogEvents (counting 26 bytes per event)
 LOG_EVENT_OVERHEAD_BYTES = 26
+TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"  # set by launcher.py (which cannot be imported here)
+
+
+def tuning_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """False only when the launcher started LocalStack with its stock settings (``EMBEDDED_LOCALSTACK_TUNING=off``)."""
+    return (os.environ if environ is None else environ).get(TUNING_VARIABLE, "on").strip().lower() != "off"
 
 
 def memoize_twisted_content_type_parsing() -> None:
