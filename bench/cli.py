@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import shutil
 import statistics
 import subprocess
@@ -30,6 +31,9 @@ log = logging.getLogger("bench")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 START_TIMEOUT_S = 120.0
 CONCURRENCIES = (1, 4, 8)
+SANDBOX_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
+SANDBOX_BLOCKS = 4
+"""The sandbox comparison alternates this many blocks of warm calls between the two LocalStacks."""
 
 
 @dataclass
@@ -42,11 +46,15 @@ class Samples:
     cold: list[float] = field(default_factory=list)
     throughput: dict[str, dict[str, Any]] = field(default_factory=dict)
     diagnostics: dict[str, float] = field(default_factory=dict)
+    sandbox: dict[str, list[float]] = field(default_factory=dict)
+    """Interleaved samples of the sandbox comparison: warm/cold, sandboxed (default mode) and ``off``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--pairs", type=int, default=3, help="harness/bare apply+destroy pairs (>= 3 for the report)")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="rounds of harness/stock/bare apply+destroy cycles (>= 3 for the report)"
+    )
     parser.add_argument("--warm-calls", type=int, default=1000, help="sequential keep-alive URL calls (>= 500)")
     parser.add_argument("--cold-versions", type=int, default=8, help="fresh function versions to cold-start (>= 5)")
     parser.add_argument("--python-floor-runs", type=int, default=30, help="interpreter starts for the python floor")
@@ -77,14 +85,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextlib.contextmanager
-def private_localstack(run_dir: Path) -> Iterator[tuple[EmbeddedSettings, float]]:
-    """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does."""
-    settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack")
+def private_localstack(
+    state_dir: Path, *, stock: bool = False, environment: dict[str, str] | None = None
+) -> Iterator[tuple[EmbeddedSettings, float]]:
+    """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does.
+
+    ``stock``: ``start --stock`` (none of the performance settings). ``environment``: added to the starting
+    command's environment (e.g. the sandbox mode).
+    """
+    settings = EmbeddedSettings(port=free_port(), state_dir=state_dir, tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
-    argv += ["--state-dir", str(settings.state_dir)]
+    argv += ["--state-dir", str(settings.state_dir), *(["--stock"] if stock else [])]
+    env = {**os.environ, **(environment or {})}
     started = time.perf_counter()
     try:
-        completed = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False, env=env)
         ready_s = time.perf_counter() - started
         if completed.returncode != 0:
             raise RuntimeError(f"embedded LocalStack did not start: {completed.stderr.strip()}")
@@ -112,17 +127,23 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
     failed = True
     try:
-        with private_localstack(run_dir) as (settings, ready_s):
+        with contextlib.ExitStack() as localstacks:
+            settings, ready_s = localstacks.enter_context(private_localstack(run_dir / "localstack"))
             endpoint = settings.endpoint
             pid = running_pid(settings)
             log.info("python floor: %d interpreter starts", args.python_floor_runs)
             samples.python_floor = functions.python_floor(args.python_floor_runs)
             with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
                 measure_latency(args, endpoint, function, pid, samples)
+            unsandboxed, _ = localstacks.enter_context(
+                private_localstack(run_dir / "localstack-sandbox-off", environment={SANDBOX_VARIABLE: "off"})
+            )
+            measure_sandbox(args, endpoint, unsandboxed.endpoint, samples)
             cycles = None
             if not args.skip_terraform:
-                log.info("terraform: %d harness/bare pairs (~90 s each)", args.pairs)
-                cycles = cycle.run_pairs(endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
+                stock, _ = localstacks.enter_context(private_localstack(run_dir / "localstack-stock", stock=True))
+                log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
+                cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
         failed = False
     finally:
         if failed:
@@ -160,6 +181,35 @@ def measure_latency(
     samples.cold = functions.cold_starts(endpoint, function, args.cold_versions)
 
 
+def measure_sandbox(args: argparse.Namespace, endpoint: str, unsandboxed_endpoint: str, samples: Samples) -> None:
+    """The same function on the main LocalStack (default sandbox mode) and on one with the sandbox ``off``.
+
+    Warm calls alternate in blocks between the two, cold starts alternate version by version, so machine load
+    falls on both sides alike.
+    """
+    sides = {"sandboxed": endpoint, "off": unsandboxed_endpoint}
+    for key in ("warm_sandboxed", "warm_off", "cold_sandboxed", "cold_off"):
+        samples.sandbox[key] = []
+    with contextlib.ExitStack() as stack:
+        created = {
+            side: stack.enter_context(functions.bench_function(url, f"bench-sandbox-{side}-{os.getpid()}"))
+            for side, url in sides.items()
+        }
+        block = max(args.warm_calls // (2 * SANDBOX_BLOCKS), 50)
+        log.info(
+            "sandbox comparison: %d x %d warm calls and %d cold starts per side",
+            SANDBOX_BLOCKS,
+            block,
+            args.cold_versions,
+        )
+        for _ in range(SANDBOX_BLOCKS):
+            for side, function in created.items():
+                samples.sandbox[f"warm_{side}"] += http_load.sequential_latencies(function.target, block)
+        for index in range(args.cold_versions):
+            for side, function in created.items():
+                samples.sandbox[f"cold_{side}"] += functions.cold_starts(sides[side], function, 1, first_version=index)
+
+
 def _ms(value_s: float) -> float:
     return round(value_s * 1000, 3)
 
@@ -167,28 +217,55 @@ def _ms(value_s: float) -> float:
 def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None) -> dict[str, Any]:
     result: dict[str, Any] = {"localstack_ready_s": round(ready_s, 3)}
     if cycles:
-        harness, bare = cycles.harness, cycles.bare
+        harness, bare, stock = cycles.harness, cycles.bare, cycles.stock
         result["terraform"] = {
             name: round(median([getattr(run, name) for run in harness]), 3)
             for name in ("init_s", "apply_s", "first_200_s", "destroy_s")
         }
-        result["bare_terraform"] = {
-            name: round(median([getattr(run, name) for run in bare]), 3) for name in ("apply_s", "destroy_s")
-        }
-        ratio = median([run.cycle_s for run in harness]) / median([run.cycle_s for run in bare])
-        result["cycle_overhead_ratio"] = round(ratio, 4)
-        samples.diagnostics["harness_cycles"] = [vars(run) for run in harness]  # type: ignore[assignment]
-        samples.diagnostics["bare_cycles"] = [vars(run) for run in bare]  # type: ignore[assignment]
+        for key, runs in (("bare_terraform", bare), ("stock_terraform", stock)):
+            result[key] = {
+                name: round(median([getattr(run, name) for run in runs]), 3) for name in ("apply_s", "destroy_s")
+            }
+        harness_cycle_s = median([run.cycle_s for run in harness])
+        result["cycle_overhead_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in bare]), 4)
+        result["cycle_vs_stock_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in stock]), 4)
+        for key, runs in (("harness_cycles", harness), ("bare_cycles", bare), ("stock_cycles", stock)):
+            samples.diagnostics[key] = [vars(run) for run in runs]  # type: ignore[assignment]
     else:
         result["terraform"] = {"init_s": None, "apply_s": None, "first_200_s": None, "destroy_s": None}
         result["bare_terraform"] = {"apply_s": None, "destroy_s": None}
+        result["stock_terraform"] = {"apply_s": None, "destroy_s": None}
         result["cycle_overhead_ratio"] = None
+        result["cycle_vs_stock_ratio"] = None
     result["python_floor_ms"] = _ms(median(samples.python_floor))
     result["cold_start_ms"] = _ms(median(samples.cold))
     result["warm_ms"] = latency_summary_ms(samples.warm)
-    result["loopback_floor_ms"] = {"p50": latency_summary_ms(samples.loopback)["p50"]}
+    loopback = latency_summary_ms(samples.loopback)
+    result["loopback_floor_ms"] = {"p50": loopback["p50"], "p99": loopback["p99"]}
     result["throughput_rps"] = {level: round(data["rps"], 1) for level, data in samples.throughput.items()}
+    result["ratios"] = {
+        "warm_p50_vs_loopback_p50": round(result["warm_ms"]["p50"] / loopback["p50"], 2),
+        "warm_p99_vs_loopback_p50": round(result["warm_ms"]["p99"] / loopback["p50"], 2),
+        "throughput_c8_vs_c1": round(samples.throughput["8"]["rps"] / samples.throughput["1"]["rps"], 3),
+        "cold_start_vs_python_floor": round(median(samples.cold) / median(samples.python_floor), 3),
+    }
+    result["sandbox"] = sandbox_result(samples.sandbox)
     return result
+
+
+def sandbox_result(sandbox: dict[str, list[float]]) -> dict[str, Any]:
+    """Sandboxed (the default mode, as a user runs it) against ``EMBEDDED_LAMBDA_SANDBOX=off``, same run."""
+    warm_on, warm_off = median(sandbox["warm_sandboxed"]), median(sandbox["warm_off"])
+    cold_on, cold_off = median(sandbox["cold_sandboxed"]), median(sandbox["cold_off"])
+    return {
+        "mode": os.environ.get(SANDBOX_VARIABLE, "default"),
+        "warm_p50_ms": _ms(warm_on),
+        "warm_p50_off_ms": _ms(warm_off),
+        "warm_p50_ratio": round(warm_on / warm_off, 3),
+        "cold_start_ms": _ms(cold_on),
+        "cold_start_off_ms": _ms(cold_off),
+        "cold_start_ratio": round(cold_on / cold_off, 3),
+    }
 
 
 def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> None:
@@ -202,6 +279,7 @@ def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> 
             "cold": samples.cold,
         },
         "throughput": samples.throughput,
+        "sandbox_samples_s": samples.sandbox,
         "diagnostics": samples.diagnostics,
     }
     (directory / "samples.json").write_text(json.dumps(detail, indent=1) + "\n")
