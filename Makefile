@@ -14,7 +14,7 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help bubblewrap lock runtime venv start stop status deploy destroy recover test lint fmt bench clean
+.PHONY: help sandbox-tools lock runtime venv start stop status deploy destroy recover test lint fmt bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -55,20 +55,6 @@ $(LS_VENV)/.installed: pyproject.toml $(LS_LOCK)
 $(SCAN_VENV)/.installed: $(SCAN_LOCK)
 	$(call make-venv,$(SCAN_VENV),checkov for the security scan,-r $(SCAN_LOCK))
 
-# Embedded mode runs each function inside bubblewrap (Linux only). As root with apt-get it is
-# installed here; otherwise the error says how. Silent when bwrap is already there.
-bubblewrap:
-	@[ "$$(uname -s)" != Linux ] || command -v bwrap >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    mkdir -p $(STATE); echo "==> installing bubblewrap (apt-get)"; \
-	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap; } >$(STATE)/apt-bubblewrap.log 2>&1 \
-	      || { tail -20 $(STATE)/apt-bubblewrap.log; echo "error: could not install bubblewrap with apt-get"; exit 1; }; \
-	  else \
-	    echo "error: embedded mode needs bubblewrap (bwrap) on PATH. Install it as root:"; \
-	    echo "  Debian/Ubuntu: apt-get install bubblewrap   Fedora: dnf install bubblewrap   Arch: pacman -S bubblewrap"; \
-	    exit 2; \
-	  fi; }
-
 # `make lock` regenerates every lock with uv (pinned below, installed from PyPI into .venv).
 # Existing pins are kept where they still satisfy the inputs; UPGRADE=1 moves every package to
 # the newest version the inputs allow. Locks target CPython 3.11 on every platform.
@@ -87,8 +73,25 @@ $(VENV)/.uv-$(UV_VERSION):
 $(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
 	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
 
+# The embedded Lambda sandbox (docs/embedded-mode.md) needs bubblewrap, and pasta (Debian `passt`) for the
+# functions' own network namespaces, on Linux. Installed with apt when missing and running as root; otherwise a
+# clear error (EMBEDDED_LAMBDA_SANDBOX=off runs functions uncontained instead).
+SANDBOX_TOOLS := bwrap:bubblewrap pasta:passt setpriv:util-linux
+sandbox-tools:
+	@if [ "$$(uname -s)" != Linux ] || [ "$${EMBEDDED_LAMBDA_SANDBOX:-auto}" = off ]; then exit 0; fi; \
+	missing=""; for pair in $(SANDBOX_TOOLS); do command -v "$${pair%%:*}" >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  mkdir -p $(STATE); echo "==> installing$$missing (apt) for the embedded Lambda sandbox"; \
+	  { apt-get install -y --no-install-recommends $$missing || { apt-get update && apt-get install -y --no-install-recommends $$missing; }; } \
+	    >$(STATE)/apt-sandbox.log 2>&1 || { tail -20 $(STATE)/apt-sandbox.log; exit 1; }; \
+	else \
+	  echo "error: the embedded Lambda sandbox needs:$$missing. Install with: sudo apt-get install$$missing" \
+	       "(or run functions uncontained: EMBEDDED_LAMBDA_SANDBOX=off)"; exit 2; \
+	fi
+
 # What deploy/start/stop need; `venv` adds the scan venv that only the tests use.
-runtime: bubblewrap $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc
+runtime: $(VENV)/.installed $(LS_VENV)/.installed $(STATE)/terraform.rc sandbox-tools
 
 venv: runtime $(SCAN_VENV)/.installed ## create the virtualenvs (idempotent)
 

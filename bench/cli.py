@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import cycle, functions, http_load, machine, report
+from bench import cycle, functions, http_load, machine, report, sandbox_compare
 from bench.loopback_server import loopback_server
 from bench.stats import latency_summary_ms, median
 from embedded_localstack.launcher import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
@@ -31,9 +31,6 @@ log = logging.getLogger("bench")
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 START_TIMEOUT_S = 120.0
 CONCURRENCIES = (1, 4, 8)
-SANDBOX_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
-SANDBOX_BLOCKS = 4
-"""The sandbox comparison alternates this many blocks of warm calls between the two LocalStacks."""
 
 
 @dataclass
@@ -46,8 +43,6 @@ class Samples:
     cold: list[float] = field(default_factory=list)
     throughput: dict[str, dict[str, Any]] = field(default_factory=dict)
     diagnostics: dict[str, float] = field(default_factory=dict)
-    sandbox: dict[str, list[float]] = field(default_factory=dict)
-    """Interleaved samples of the sandbox comparison: warm/cold, sandboxed (default mode) and ``off``."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--python-floor-runs", type=int, default=30, help="interpreter starts for the python floor")
     parser.add_argument("--throughput-seconds", type=float, default=10.0, help="duration per concurrency level")
     parser.add_argument("--throughput-max-calls", type=int, default=20000, help="upper bound of calls per level")
+    parser.add_argument("--sandbox-calls", type=int, default=500, help="warm calls per sandbox mode (0: skip)")
     parser.add_argument("--skip-terraform", action="store_true", help="latency only (terraform keys become null)")
     parser.add_argument("--out", type=Path, default=RESULTS_DIR, help="directory for latest.json and the plot")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -86,14 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def private_localstack(
-    state_dir: Path, *, stock: bool = False, environment: dict[str, str] | None = None
+    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False
 ) -> Iterator[tuple[EmbeddedSettings, float]]:
-    """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does.
+    """An embedded LocalStack on a free port with its state dir under ``run_dir``, started the way ``make start`` does.
 
-    ``stock``: ``start --stock`` (none of the performance settings). ``environment``: added to the starting
-    command's environment (e.g. the sandbox mode).
+    ``environment``: added to the starting command's environment (e.g. the sandbox mode). ``stock``:
+    ``start --stock``, none of the performance settings (launcher.PERFORMANCE_SETTINGS, speedups.py).
     """
-    settings = EmbeddedSettings(port=free_port(), state_dir=state_dir, tuned=not stock)
+    settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack", tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
     argv += ["--state-dir", str(settings.state_dir), *(["--stock"] if stock else [])]
     env = {**os.environ, **(environment or {})}
@@ -123,25 +119,24 @@ def private_localstack(
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
+    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None}
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
     failed = True
     try:
         with contextlib.ExitStack() as localstacks:
-            settings, ready_s = localstacks.enter_context(private_localstack(run_dir / "localstack"))
+            settings, ready_s = localstacks.enter_context(private_localstack(run_dir))
             endpoint = settings.endpoint
             pid = running_pid(settings)
             log.info("python floor: %d interpreter starts", args.python_floor_runs)
             samples.python_floor = functions.python_floor(args.python_floor_runs)
             with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
                 measure_latency(args, endpoint, function, pid, samples)
-            unsandboxed, _ = localstacks.enter_context(
-                private_localstack(run_dir / "localstack-sandbox-off", environment={SANDBOX_VARIABLE: "off"})
-            )
-            measure_sandbox(args, endpoint, unsandboxed.endpoint, samples)
             cycles = None
+            if args.sandbox_calls:
+                sandbox = sandbox_compare.compare(private_localstack, run_dir, args.sandbox_calls, args.cold_versions)
             if not args.skip_terraform:
-                stock, _ = localstacks.enter_context(private_localstack(run_dir / "localstack-stock", stock=True))
+                stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
                 log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
                 cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
         failed = False
@@ -150,7 +145,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
-    return compose(ready_s, samples, cycles), samples
+    result = compose(ready_s, samples, cycles)
+    result["sandbox"] = sandbox
+    return result, samples
 
 
 def measure_latency(
@@ -179,35 +176,6 @@ def measure_latency(
         }
     log.info("cold start: %d fresh versions", args.cold_versions)
     samples.cold = functions.cold_starts(endpoint, function, args.cold_versions)
-
-
-def measure_sandbox(args: argparse.Namespace, endpoint: str, unsandboxed_endpoint: str, samples: Samples) -> None:
-    """The same function on the main LocalStack (default sandbox mode) and on one with the sandbox ``off``.
-
-    Warm calls alternate in blocks between the two, cold starts alternate version by version, so machine load
-    falls on both sides alike.
-    """
-    sides = {"sandboxed": endpoint, "off": unsandboxed_endpoint}
-    for key in ("warm_sandboxed", "warm_off", "cold_sandboxed", "cold_off"):
-        samples.sandbox[key] = []
-    with contextlib.ExitStack() as stack:
-        created = {
-            side: stack.enter_context(functions.bench_function(url, f"bench-sandbox-{side}-{os.getpid()}"))
-            for side, url in sides.items()
-        }
-        block = max(args.warm_calls // (2 * SANDBOX_BLOCKS), 50)
-        log.info(
-            "sandbox comparison: %d x %d warm calls and %d cold starts per side",
-            SANDBOX_BLOCKS,
-            block,
-            args.cold_versions,
-        )
-        for _ in range(SANDBOX_BLOCKS):
-            for side, function in created.items():
-                samples.sandbox[f"warm_{side}"] += http_load.sequential_latencies(function.target, block)
-        for index in range(args.cold_versions):
-            for side, function in created.items():
-                samples.sandbox[f"cold_{side}"] += functions.cold_starts(sides[side], function, 1, first_version=index)
 
 
 def _ms(value_s: float) -> float:
@@ -249,23 +217,7 @@ def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None)
         "throughput_c8_vs_c1": round(samples.throughput["8"]["rps"] / samples.throughput["1"]["rps"], 3),
         "cold_start_vs_python_floor": round(median(samples.cold) / median(samples.python_floor), 3),
     }
-    result["sandbox"] = sandbox_result(samples.sandbox)
     return result
-
-
-def sandbox_result(sandbox: dict[str, list[float]]) -> dict[str, Any]:
-    """Sandboxed (the default mode, as a user runs it) against ``EMBEDDED_LAMBDA_SANDBOX=off``, same run."""
-    warm_on, warm_off = median(sandbox["warm_sandboxed"]), median(sandbox["warm_off"])
-    cold_on, cold_off = median(sandbox["cold_sandboxed"]), median(sandbox["cold_off"])
-    return {
-        "mode": os.environ.get(SANDBOX_VARIABLE, "default"),
-        "warm_p50_ms": _ms(warm_on),
-        "warm_p50_off_ms": _ms(warm_off),
-        "warm_p50_ratio": round(warm_on / warm_off, 3),
-        "cold_start_ms": _ms(cold_on),
-        "cold_start_off_ms": _ms(cold_off),
-        "cold_start_ratio": round(cold_on / cold_off, 3),
-    }
 
 
 def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> None:
@@ -279,7 +231,6 @@ def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> 
             "cold": samples.cold,
         },
         "throughput": samples.throughput,
-        "sandbox_samples_s": samples.sandbox,
         "diagnostics": samples.diagnostics,
     }
     (directory / "samples.json").write_text(json.dumps(detail, indent=1) + "\n")

@@ -85,7 +85,7 @@ def bench_function(endpoint: str, name: str) -> Iterator[BenchFunction]:
             client.delete_function(FunctionName=name)
 
 
-def cold_starts(endpoint: str, function: BenchFunction, versions: int, first_version: int = 0) -> list[float]:
+def cold_starts(endpoint: str, function: BenchFunction, versions: int, first_index: int = 0) -> list[float]:
     """Seconds of the first URL call after each of ``versions`` configuration changes (a fresh version each).
 
     Changing an environment variable makes LocalStack retire the environments of the old configuration, so the
@@ -96,7 +96,7 @@ def cold_starts(endpoint: str, function: BenchFunction, versions: int, first_ver
     samples: list[float] = []
     with client_session() as session:
         call(session, function.target)  # opens the keep-alive connection
-        for index in range(first_version, first_version + versions):
+        for index in range(first_index, first_index + versions):
             client.update_function_configuration(
                 FunctionName=function.name, Environment={"Variables": {"BENCH_FRESH_VERSION": str(index)}}
             )

@@ -4,10 +4,12 @@ Loaded by LocalStack (inside .venv-localstack) through the plux entry point ``lo
 namespace ``localstack.lambda.runtime_executor``; select it with ``LAMBDA_RUNTIME_EXECUTOR=local-process``.
 Never imported by the harness.
 
-One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py`` in its own
-process group. LocalStack decides when environments start (one per concurrent invocation), are reused while
-warm, and stop (keep-alive expiry, code update, function deletion, shutdown). This executor adds what the
-Docker executor leaves to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
+One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py``, started by the one
+launcher (:func:`embedded_localstack.sandbox.launch`): by default inside its own bubblewrap sandbox (namespaces,
+cgroups, AWS's file layout), with ``EMBEDDED_LAMBDA_SANDBOX=off`` as a host process in its own process group.
+LocalStack decides when environments start (one per concurrent invocation), are reused while warm, and stop
+(keep-alive expiry, code update, function deletion, shutdown). This executor adds what the Docker executor leaves
+to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
 replacing the process after a timeout or a crash.
 
 Executor and runtime talk over a socket pair (frames described in ``runtime/bootstrap.py``), not over
@@ -22,10 +24,12 @@ import json
 import logging
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,8 +45,8 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
-from embedded_localstack.function_urls import limit_function_url_payloads
-from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterError, InterpreterResolver
+from embedded_localstack.function_urls import MAX_INVOKE_PAYLOAD_BYTES
+from embedded_localstack.interpreters import InterpreterError, InterpreterResolver
 
 # The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
 # function error; CONFIGURE goes to a spare process only, see spares.py).
@@ -55,34 +59,82 @@ from embedded_localstack.runtime.bootstrap import (
     READY,
     RESULT,
 )
+from embedded_localstack.sandbox import (
+    DEFAULT_EPHEMERAL_MB,
+    Cgroup,
+    LaunchSpec,
+    base_environment,
+    describe_exit,
+    environment_cgroup_name,
+    fallback_warning,
+    fill_task_root,
+    launch,
+    layout,
+    probe_pasta,
+    remove_stale_cgroups,
+    resolve_mode,
+)
 from embedded_localstack.spares import Spare, SparePool, end_spare
-from embedded_localstack.speedups import batch_lambda_log_shipping, tuning_enabled
 
 LOG = logging.getLogger(__name__)
 
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
-BOOTSTRAP = RUNTIME_DIR / "bootstrap.py"
 LIVENESS_POLL_S = 0.25
 KILL_WAIT_S = 5.0
 EXIT_WAIT_S = 2.0
 LOOPBACK = "127.0.0.1"
+# AWS's limit on a synchronous response; a larger one is Function.ResponseSizeTooLarge.
+MAX_RESPONSE_BYTES = MAX_INVOKE_PAYLOAD_BYTES
+RESPONSE_TOO_LARGE = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
 INTERPRETERS = InterpreterResolver()
-SPARES = SparePool(BOOTSTRAP, INTERPRETER_FLAGS)
+
+
+class SandboxMode:
+    """The sandbox mode of this LocalStack process, resolved once (the first time it is needed)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sandboxed: bool | None = None
+        self._own_network = False
+
+    def sandboxed(self) -> bool:
+        with self._lock:
+            if self._sandboxed is None:
+                mode, reason = resolve_mode()
+                if reason is not None:
+                    LOG.warning(fallback_warning(reason))
+                LOG.info("embedded Lambda sandbox: %s", mode)
+                if mode == "bwrap":
+                    remove_stale_cgroups()
+                    network_problem = probe_pasta()
+                    if network_problem is not None:
+                        LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
+                    self._own_network = network_problem is None
+                self._sandboxed = mode == "bwrap"
+            return self._sandboxed
+
+    def gateway_port(self) -> int | None:
+        """The gateway port a function's own network namespace forwards to, or None (host network)."""
+        return int(config.GATEWAY_LISTEN[0].port) if self.sandboxed() and self._own_network else None
+
+
+SANDBOX = SandboxMode()
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local-process"
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
-        # Loaded with the Lambda service, before any function's log handler starts or any URL is invoked.
-        if tuning_enabled():
-            batch_lambda_log_shipping()
-        limit_function_url_payloads()
+        # LocalStack patches are applied once, before LocalStack starts (embedded_localstack/patches.py).
         return LocalProcessRuntimeExecutor
 
 
 class ProcessGone(Exception):
     """The function process closed its end of the channel: it exited (or is exiting)."""
+
+
+class DeadlinePassed(Exception):
+    """The frame was not complete before the deadline (a silent or stuck runtime)."""
 
 
 class RuntimeChannel:
@@ -104,21 +156,31 @@ class RuntimeChannel:
             raise ProcessGone(str(error)) from error
         return bool(readable)
 
-    def receive(self) -> tuple[bytes, bytes]:
-        """One whole frame (blocks until it is complete); ProcessGone at end of file."""
-        header = self._read_exactly(FRAME_HEADER_BYTES)
-        return header[:1], self._read_exactly(int.from_bytes(header[1:], "big"))
+    def receive(self, deadline: float, max_body: int | None = None) -> tuple[bytes, bytes | None]:
+        """One whole frame, complete before ``deadline`` (``time.perf_counter()``) or DeadlinePassed.
 
-    def _read_exactly(self, size: int) -> bytes:
+        ProcessGone at end of file. A body longer than ``max_body`` is read and dropped: the body is then None.
+        """
+        header = self._read_exactly(FRAME_HEADER_BYTES, deadline, keep=True)
+        size = int.from_bytes(header[1:], "big")
+        if max_body is not None and size > max_body:
+            self._read_exactly(size, deadline, keep=False)
+            return header[:1], None
+        return header[:1], self._read_exactly(size, deadline, keep=True)
+
+    def _read_exactly(self, size: int, deadline: float, keep: bool) -> bytes:
         chunks, remaining = [], size
         while remaining:
+            if not self.wait_readable(deadline - time.perf_counter()):
+                raise DeadlinePassed(f"{size - remaining} of {size} bytes before the deadline")
             try:
                 chunk = self._socket.recv(min(remaining, 1 << 20))
             except OSError as error:
                 raise ProcessGone(str(error)) from error
             if not chunk:
                 raise ProcessGone("end of file")
-            chunks.append(chunk)
+            if keep:
+                chunks.append(chunk)
             remaining -= len(chunk)
         return b"".join(chunks)
 
@@ -135,9 +197,14 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._channel: RuntimeChannel | None = None
         self._environment: dict[str, str] = {}
         self._pending_init_ms: float | None = None
+        self._sandboxed = SANDBOX.sandboxed()
+        self._cgroup: Cgroup | None = None
+        self._spare_task_root: Path | None = None
         logs_dir = Path(tempfile.gettempdir()) / "embedded-lambda-logs"
-        logs_dir.mkdir(parents=True, exist_ok=True)
+        logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        logs_dir.chmod(0o700)  # the function's output may hold secrets: not for other users
         self._log_path = logs_dir / f"{function_version.id.function_name}-{id}.log"
+        self._log_path.touch(mode=0o600)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -148,20 +215,33 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._end_process()
         self._log_path.unlink(missing_ok=True)
 
+    def _runtime(self) -> str:
+        return str(self.function_version.config.runtime)
+
+    def _tmp_mb(self) -> int:
+        storage = self.function_version.config.ephemeral_storage
+        return int(getattr(storage, "size", None) or DEFAULT_EPHEMERAL_MB)
+
+    def _memory_limit_mb(self) -> int:
+        # /tmp is a tmpfs whose pages the memory cgroup charges; AWS counts ephemeral storage separately.
+        return int(self.function_version.config.memory_size) + self._tmp_mb()
+
     def _function_environment(self, env_vars: dict[str, str]) -> dict[str, str]:
         """What the function sees: LocalStack's AWS variables and the function's own, never our environment."""
-        runtime = self.function_version.config.runtime
+        runtime = self._runtime()
         interpreter = INTERPRETERS.resolve(runtime)
+        paths = layout(self._sandboxed, runtime, self._code_dir(), interpreter)
         environment = {key: str(value) for key, value in env_vars.items()}
+        environment.update(base_environment(self._sandboxed, runtime, self._code_dir(), interpreter))
         environment.update(
             {
-                "LAMBDA_TASK_ROOT": str(self._code_dir()),
-                "LAMBDA_RUNTIME_DIR": str(RUNTIME_DIR),
+                "LAMBDA_TASK_ROOT": paths.task_root,
+                "LAMBDA_RUNTIME_DIR": paths.runtime_dir,
                 "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime}",
-                "PATH": f"{interpreter.parent}:/usr/local/bin:/usr/bin:/bin",
-                "LANG": "en_US.UTF-8",
             }
         )
+        if self._sandboxed:
+            environment["PWD"] = paths.task_root  # bwrap --chdir sets it for a fresh process; an adopted spare too
         # The function's own variables win over our defaults, as they do on AWS (LANG, PATH are not reserved).
         environment.update({key: str(value) for key, value in (self.function_version.config.environment or {}).items()})
         return environment
@@ -171,9 +251,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def _spawn_and_wait_until_ready(self) -> float:
         """Start the process (or adopt a spare) and wait for its ready frame; returns the init duration in ms."""
-        interpreter = INTERPRETERS.resolve(self.function_version.config.runtime)
+        runtime = self._runtime()
+        interpreter = INTERPRETERS.resolve(runtime)
         started = time.perf_counter()
-        spare = SPARES.take(interpreter) if SPARES.fits(interpreter, self._environment) else None
+        fits = SPARES.fits(runtime, interpreter, self._environment, self._tmp_mb())
+        spare = SPARES.take(runtime) if fits else None
         ours = None
         if spare is not None:
             try:
@@ -181,9 +263,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             except OSError as error:  # it died after take(): a fresh process instead
                 LOG.warning("executor %s: spare %s unusable (%s)", self.id, spare.process.pid, error)
                 end_spare(spare)
-                self._process = None
+                self._process = self._cgroup = self._spare_task_root = None
         if ours is None:
-            ours = self._spawn(interpreter)
+            ours = self._spawn(runtime, interpreter)
         self._channel = RuntimeChannel(ours)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
@@ -192,48 +274,60 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 if time.perf_counter() > deadline:
                     self._end_process()
                     raise LambdaRuntimeException("function process did not report ready in time")
-            kind, body = self._channel.receive()
+            kind, body = self._channel.receive(deadline)
+        except DeadlinePassed:
+            self._end_process()
+            raise LambdaRuntimeException("function process did not report ready in time") from None
         except ProcessGone:
             code = self._exit_code()
+            self._end_process()
             raise LambdaRuntimeException(
                 f"function process exited with code {code} before it was ready: {self.get_logs()[-2000:]}"
             ) from None
         if kind == INIT_ERROR:
             # As LocalStack's executor endpoint does: the caller gets this payload as the invoke's error.
             LOG.warning("Execution environment startup failed: %s", body.decode(errors="replace"))
+            self._end_process()
             raise StatusErrorException("Environment startup failed", payload=body)
         if kind != READY:
             self._end_process()
             raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
         # Only now, so that starting the next spare never competes with this cold start for CPU.
-        SPARES.replenish_in_background(interpreter)
+        SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
 
-    def _spawn(self, interpreter: Path) -> socket.socket:
+    def _spawn(self, runtime: str, interpreter: Path) -> socket.socket:
         ours, theirs = socket.socketpair()
+        spec = LaunchSpec(
+            self._sandboxed,
+            runtime,
+            interpreter,
+            self._code_dir(),
+            theirs.fileno(),
+            self._tmp_mb(),
+            SANDBOX.gateway_port(),
+        )
+        if self._sandboxed:
+            self._cgroup = Cgroup(environment_cgroup_name(self.id))
+            self._cgroup.limit_memory(self._memory_limit_mb())
         try:
             with self._log_path.open("ab") as log_file:
-                self._process = subprocess.Popen(
-                    [str(interpreter), *INTERPRETER_FLAGS, str(BOOTSTRAP), str(theirs.fileno())],
-                    env=self._environment,
-                    cwd=self._code_dir(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    close_fds=True,
-                    pass_fds=(theirs.fileno(),),
-                    # Own process group: stopping the environment also ends anything the handler started.
-                    process_group=0,
-                )
+                self._process = launch(spec, self._environment, log_file, self._cgroup)
         finally:
             theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
         return ours
 
     def _adopt(self, spare: Spare) -> socket.socket:
         """Hand a spare this environment: environment variables, working directory, log file (as stdout/stderr)."""
-        self._process = spare.process
-        body = json.dumps({"environ": self._environment, "cwd": str(self._code_dir())}).encode()
+        self._process, self._cgroup, self._spare_task_root = spare.process, spare.cgroup, spare.task_root
+        if spare.task_root is not None:
+            fill_task_root(self._code_dir(), spare.task_root)
+        if spare.cgroup is not None:
+            spare.cgroup.rename(environment_cgroup_name(self.id))
+            spare.cgroup.limit_memory(self._memory_limit_mb())
+        cwd = self._environment["LAMBDA_TASK_ROOT"]
+        body = json.dumps({"environ": self._environment, "cwd": cwd}).encode()
         frame = CONFIGURE + len(body).to_bytes(4, "big") + body
         with self._log_path.open("ab") as log_file:
             # The descriptor travels with the frame's first bytes (SCM_RIGHTS); the rest follows if need be.
@@ -261,6 +355,12 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 process.wait(timeout=KILL_WAIT_S)
             except subprocess.TimeoutExpired:
                 LOG.warning("executor %s: process %s did not end after SIGKILL", self.id, process.pid)
+        cgroup, self._cgroup = self._cgroup, None
+        if cgroup is not None:
+            cgroup.destroy()  # whatever escaped the process group (setsid, double fork) is still in the cgroup
+        task_root, self._spare_task_root = self._spare_task_root, None
+        if task_root is not None:
+            shutil.rmtree(task_root, ignore_errors=True)
         if channel is not None:
             channel.close()
 
@@ -289,25 +389,24 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         timeout_s = float(self.function_version.config.timeout)
         deadline = started + timeout_s
         try:
-            # End of file wakes this up at once when the process dies; no polling needed.
-            if not channel.wait_readable(deadline - time.perf_counter()):
-                self._end_process()
-                message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
-                return self._error(request_id, "Sandbox.Timedout", message), "timeout"
-            kind, body = channel.receive()
+            # End of file wakes this up at once when the process dies; the deadline covers the whole frame.
+            kind, body = channel.receive(deadline, MAX_RESPONSE_BYTES)
+        except DeadlinePassed:
+            self._end_process()
+            message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+            return self._error(request_id, "Sandbox.Timedout", message), "timeout"
         except ProcessGone:
             code = self._exit_code()
             self._end_process()
-            if code is None:
-                reason = "unknown"
-            else:
-                reason = f"signal: {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+            reason = describe_exit(code, self._sandboxed)
             message = f"RequestId: {request_id} Error: Runtime exited with error: {reason}"
             return self._error(request_id, "Runtime.ExitError", message), "error"
         if kind not in (RESULT, FUNCTION_ERROR):
             self._end_process()
             message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
             return self._error(request_id, "Runtime.ExitError", message), "error"
+        if body is None:  # larger than AWS returns; the environment stays warm, as on AWS
+            return self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE), "error"
         return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), ""
 
     @staticmethod
@@ -350,6 +449,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return "".join(lines)
 
     def _max_memory_mb(self) -> int:
+        if self._cgroup is not None and (used := self._cgroup.max_memory_mb()) is not None:
+            return used
         process = self._process
         if process is None:
             return 0
@@ -393,7 +494,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         except InterpreterError as error:
             # Raised here, the function goes State=Failed with this message as StateReason.
             raise LambdaRuntimeException(str(error)) from error
-        SPARES.replenish_in_background(interpreter)  # so that even the first invoke finds one
+        SPARES.replenish_in_background(str(version_config.runtime), interpreter)  # the first invoke finds one
         if version_config.code:
             version_config.code.prepare_for_execution()
 
@@ -404,4 +505,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     @classmethod
     def validate_environment(cls) -> bool:
+        """Linux (process groups, /proc), and bubblewrap when the sandbox mode requires it."""
+        if os.uname().sysname != "Linux":
+            LOG.error("the local-process Lambda executor needs Linux")
+            return False
+        try:
+            SANDBOX.sandboxed()
+        except Exception as error:  # EMBEDDED_LAMBDA_SANDBOX=bwrap without a working bwrap, or a bad value
+            LOG.error("the local-process Lambda executor cannot start: %s", error)
+            return False
         return True

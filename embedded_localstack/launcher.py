@@ -17,12 +17,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from embedded_localstack.sandbox import SandboxUnavailableError, fallback_warning, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +36,16 @@ PROCESS_MODULE = "embedded_localstack.localstack_process"
 PID_FILE = "localstack.pid"
 LOG_FILE = "localstack.log"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# What of the caller's environment reaches LocalStack (and so nothing else can reach a function): locale, time
+# zone, PATH (interpreters are looked up on it), and the embedded mode's own settings. No AWS_* credentials, no
+# tokens, nothing else a shell exported.
+PASSED_VARIABLES = frozenset({"PATH", "LANG", "LANGUAGE", "TZ", "HOME"})
+PASSED_PREFIXES = ("LC_", "EMBEDDED_LAMBDA_", "EMBEDDED_LOCALSTACK_")
 HEALTH_POLL_S = 0.25
 STOP_GRACE_S = 15.0
 KILL_WAIT_S = 5.0
 PORT_FREE_WAIT_S = 5.0
+SANDBOX_EXIT_WAIT_S = 1.0
 
 # -- performance settings --------------------------------------------------------------------------------------
 # What the embedded mode changes in LocalStack only to be faster; nothing a client observes differs
@@ -147,8 +156,18 @@ def _is_alive(pid: int) -> bool:
     return state != "Z"  # a zombie has ended; it only waits for its parent
 
 
-def _is_our_localstack(pid: int) -> bool:
-    """Guards against PID reuse: the PID must still run our LocalStack entry module."""
+def start_time(pid: int) -> int | None:
+    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the PID, its identity."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _is_our_localstack(pid: int, started: int | None = None) -> bool:
+    """Guards against PID reuse: the PID must still run our LocalStack entry module, started when recorded."""
+    if started is not None and start_time(pid) != started:
+        return False
     return _is_alive(pid) and PROCESS_MODULE in _read_cmdline(pid)
 
 
@@ -236,8 +255,9 @@ def running_pid(settings: EmbeddedSettings) -> int | None:
     record = _read_pid_file(settings)
     if record is None:
         return None
-    pid = record.get("pid")
-    if isinstance(pid, int) and _is_our_localstack(pid):
+    pid, started = record.get("pid"), record.get("start_time")
+    # A record without a start time is not ours to signal (older format, or written by something else).
+    if isinstance(pid, int) and isinstance(started, int) and _is_our_localstack(pid, started):
         return pid
     log.info("removing stale PID file %s (pid %s is not running LocalStack)", settings.pid_file, pid)
     settings.pid_file.unlink(missing_ok=True)
@@ -245,8 +265,12 @@ def running_pid(settings: EmbeddedSettings) -> int | None:
 
 
 # -- start / stop ----------------------------------------------------------------------------------------------
-def localstack_environment(settings: EmbeddedSettings) -> dict[str, str]:
-    environment = dict(os.environ)
+def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] | None = None) -> dict[str, str]:
+    """LocalStack's environment: the allow-listed part of ``environ`` (default: ours) plus its settings."""
+    source = os.environ if environ is None else environ
+    environment = {
+        name: value for name, value in source.items() if name in PASSED_VARIABLES or name.startswith(PASSED_PREFIXES)
+    }
     environment.update(
         {
             # LocalStack's in-container check is true on these hosts; without this it ignores FILESYSTEM_ROOT.
@@ -300,8 +324,11 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
             f"LocalStack's interpreter {settings.python} does not exist; run `make venv` to create .venv-localstack"
         )
     for directory in (settings.state_dir, settings.state_dir / "filesystem", settings.state_dir / "tmp"):
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)  # function code, logs and state: not for other users
+    _warn_if_uncontained()
 
+    settings.log_file.touch(mode=0o600)
     with settings.log_file.open("ab") as log_output:
         log_output.write(f"\n==== embedded LocalStack start {time.strftime('%Y-%m-%dT%H:%M:%S')} ====\n".encode())
         log_output.flush()
@@ -314,7 +341,9 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() can signal the whole tree
         )
-    settings.pid_file.write_text(json.dumps({"pid": process.pid, "endpoint": settings.endpoint}) + "\n")
+    record = {"pid": process.pid, "start_time": start_time(process.pid), "endpoint": settings.endpoint}
+    settings.pid_file.touch(mode=0o600)
+    settings.pid_file.write_text(json.dumps(record) + "\n")
     log.info("started LocalStack pid %s at %s (log %s)", process.pid, settings.endpoint, settings.log_file)
     try:
         _wait_until_healthy(settings, process.pid, subprocess_handle=process)
@@ -322,6 +351,20 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
         stop(settings)
         raise
     return EmbeddedLocalStack(settings.endpoint, process.pid, owned=True, settings=settings)
+
+
+def _warn_if_uncontained() -> None:
+    """The harness's side of the sandbox's ``auto`` fallback: one loud warning (LocalStack logs it too)."""
+    try:
+        mode, reason = resolve_mode()
+    except SandboxUnavailableError as error:
+        raise EmbeddedLocalStackError(str(error)) from None
+    except ValueError as error:  # a bad EMBEDDED_LAMBDA_SANDBOX value
+        raise EmbeddedLocalStackError(str(error)) from None
+    if reason is not None:
+        log.warning(fallback_warning(reason))
+        print(fallback_warning(reason), file=sys.stderr)
+    log.info("embedded Lambda sandbox: %s", mode)
 
 
 def _wait_until_healthy(settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen | None) -> None:
@@ -360,6 +403,8 @@ def stop(settings: EmbeddedSettings | None = None) -> bool:
         os.killpg(pid, signal.SIGTERM)  # LocalStack shuts its services and environments down on SIGTERM
     leftover = _wait_until_gone({pid}, STOP_GRACE_S)
     tree |= process_tree(pid) if leftover else set()
+    # Function sandboxes die with LocalStack (--die-with-parent); give the kernel a moment to finish that.
+    _wait_until_gone(tree - {pid}, SANDBOX_EXIT_WAIT_S)
     survivors = {p for p in tree if _is_alive(p)} | process_group_members(pid)
     if survivors:
         log.info("killing %d process(es) left after SIGTERM: %s", len(survivors), sorted(survivors))

@@ -1,19 +1,25 @@
 """Pre-started spare runtime processes: interpreter start-up off the cold start's critical path.
 
-A spare is ``<python3.x> -I -S -B -u runtime/bootstrap.py <fd>`` started exactly like an environment's process
-(same flags, same bootstrap, own process group) with a minimal environment plus ``EMBEDDED_LAMBDA_SPARE=1``.
-It imports only the bootstrap's standard-library modules and blocks on its socket before anything of a function
-is known. When an environment starts, the executor hands it one frame (``C``: the function's complete
-environment and working directory) plus the environment's log file descriptor; the spare redirects stdout/stderr
-to it, replaces ``os.environ`` wholesale, calls ``time.tzset()``, changes directory and then runs the same init
-as a freshly spawned process (``sys.path``, handler import, *ready*). A new spare is started in the background
-once that environment is ready, so it never competes with a cold start for CPU.
+A spare is started by the one launcher (:func:`embedded_localstack.sandbox.launch`) exactly like an environment's
+process: same command line, flags, bootstrap, sandbox shape and process group, with the runtime's base
+environment plus ``EMBEDDED_LAMBDA_SPARE=1``. It imports only the bootstrap's standard-library modules and blocks
+on its socket before anything of a function is known. When an environment starts, the executor hands it one
+frame (``C``: the function's complete environment and working directory) plus the environment's log file
+descriptor; the spare redirects stdout/stderr to it, replaces ``os.environ`` wholesale, calls ``time.tzset()``,
+changes directory and then runs the same init as a freshly spawned process (``sys.path``, handler import,
+*ready*). A new spare is started in the background once that environment is ready.
 
-A spare is used only when the function's start-up-relevant variables (``LANG``, ``LC_*``) equal the spare's:
-the interpreter reads them while starting (locale, UTF-8 mode), so a differing function gets a fresh process.
-Spares belong to no function: they are not stopped with a function's environments, hold no code and no
-credentials, exit at end of file on their socket or when LocalStack is gone, and are in LocalStack's process
-tree, so ``make stop`` ends them. ``EMBEDDED_LAMBDA_SPARES=0`` (when LocalStack starts) turns them off.
+Sandboxed, a spare's ``/var/task`` is bound read-only from a directory of its own (empty while it waits); before
+adoption the executor fills that directory with the function's code (hard links), and sets the memory limit on
+the spare's cgroup. ``/tmp`` is sized when the sandbox is built, so only functions with the default
+EphemeralStorage use spares.
+
+A spare is used only when the function's start-up variables (:func:`embedded_localstack.sandbox.
+is_startup_variable`: ``LANG``, ``LC_*``, ``LD_*``, ``GLIBC_*``, ``MALLOC_*``, ...) equal the spare's: the loader,
+libc and the interpreter read them while starting, so a differing function gets a fresh process. Spares belong to
+no function: they are not stopped with a function's environments, hold no code of their own and no credentials,
+exit at end of file on their socket or when LocalStack is gone, and are in LocalStack's process tree, so
+``make stop`` ends them. ``EMBEDDED_LAMBDA_SPARES=0`` (when LocalStack starts) turns them off.
 """
 
 from __future__ import annotations
@@ -21,25 +27,31 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
+from embedded_localstack.sandbox import (
+    DEFAULT_EPHEMERAL_MB,
+    Cgroup,
+    LaunchSpec,
+    base_environment,
+    is_startup_variable,
+    launch,
+)
 
 LOG = logging.getLogger(__name__)
 
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
-SPARE_LANG = "en_US.UTF-8"
 KILL_WAIT_S = 5.0
-
-
-def is_startup_variable(name: str) -> bool:
-    return name == "LANG" or name.startswith("LC_")
 
 
 @dataclass
@@ -47,82 +59,111 @@ class Spare:
     process: subprocess.Popen[bytes]
     channel: socket.socket
     """Our end of the socket pair; the adopter owns both from ``take`` on."""
+    task_root: Path | None = None
+    """Sandboxed: the host directory bound at /var/task, filled with the code on adoption."""
+    cgroup: Cgroup | None = None
 
 
 class SparePool:
-    """At most one idle spare per interpreter; thread-safe (LocalStack starts environments concurrently)."""
+    """At most one idle spare per runtime; thread-safe (LocalStack starts environments concurrently)."""
 
-    def __init__(self, bootstrap: Path, flags: tuple[str, ...], environ: Mapping[str, str] | None = None) -> None:
-        self._bootstrap = bootstrap
-        self._flags = flags
+    def __init__(
+        self,
+        sandboxed: Callable[[], bool],
+        gateway_port: Callable[[], int | None] = lambda: None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._sandboxed = sandboxed
+        self._gateway_port = gateway_port
         self._enabled = (os.environ if environ is None else environ).get(SWITCH_VARIABLE, "1") != "0"
         self._lock = threading.Lock()
-        self._idle: dict[Path, Spare] = {}
-        self._starting: set[Path] = set()
+        self._idle: dict[str, Spare] = {}
+        self._starting: set[str] = set()
 
-    @staticmethod
-    def spare_environment(interpreter: Path) -> dict[str, str]:
+    def spare_environment(self, runtime: str, interpreter: Path) -> dict[str, str]:
         # Never LC_CTYPE: if it is set after start, the interpreter's locale coercion set it (bootstrap relies on it).
-        return {"PATH": f"{interpreter.parent}:/usr/local/bin:/usr/bin:/bin", "LANG": SPARE_LANG, SPARE_MARKER: "1"}
+        base = base_environment(self._sandboxed(), runtime, Path("/"), interpreter)
+        return {**base, SPARE_MARKER: "1"}
 
-    def fits(self, interpreter: Path, function_environment: Mapping[str, str]) -> bool:
-        """True if a spare started for ``interpreter`` would have started exactly like this function's process."""
-        spare_env = self.spare_environment(interpreter)
+    def fits(self, runtime: str, interpreter: Path, function_environment: Mapping[str, str], tmp_mb: int) -> bool:
+        """True if a spare started for ``runtime`` would have started exactly like this function's process."""
+        if tmp_mb != DEFAULT_EPHEMERAL_MB:
+            return False
+        spare_env = self.spare_environment(runtime, interpreter)
         names = {n for n in (*function_environment, *spare_env) if is_startup_variable(n)}
         return all(function_environment.get(n) == spare_env.get(n) for n in names)
 
-    def take(self, interpreter: Path) -> Spare | None:
-        """The idle spare for ``interpreter`` if it is alive (the caller adopts it), else None."""
+    def take(self, runtime: str) -> Spare | None:
+        """The idle spare for ``runtime`` if it is alive (the caller adopts it), else None."""
         if not self._enabled:
             return None
         with self._lock:
-            spare = self._idle.pop(interpreter, None)
+            spare = self._idle.pop(runtime, None)
         if spare is not None and spare.process.poll() is not None:
-            LOG.warning("spare %s for %s had exited (%s); starting afresh", spare.process.pid, interpreter,
+            LOG.warning("spare %s for %s had exited (%s); starting afresh", spare.process.pid, runtime,
                         spare.process.returncode)  # fmt: skip
-            spare.channel.close()
+            end_spare(spare)
             return None
         return spare
 
-    def replenish_in_background(self, interpreter: Path) -> None:
-        """Start a spare for ``interpreter`` in a daemon thread unless one is idle or starting."""
+    def replenish_in_background(self, runtime: str, interpreter: Path) -> None:
+        """Start a spare for ``runtime`` in a daemon thread unless one is idle or starting."""
         if not self._enabled:
             return
         with self._lock:
-            if interpreter in self._idle or interpreter in self._starting:
+            if runtime in self._idle or runtime in self._starting:
                 return
-            self._starting.add(interpreter)
-        threading.Thread(target=self._start, args=(interpreter,), name="spare-runtime", daemon=True).start()
+            self._starting.add(runtime)
+        threading.Thread(target=self._start, args=(runtime, interpreter), name="spare-runtime", daemon=True).start()
 
-    def _start(self, interpreter: Path) -> None:
+    def _start(self, runtime: str, interpreter: Path) -> None:
+        sandboxed = self._sandboxed()
+        task_root = cgroup = None
+        if sandboxed:
+            task_root = spares_dir() / uuid.uuid4().hex[:12]
+            task_root.mkdir(mode=0o700)
+            cgroup = Cgroup(f"spare-{task_root.name}")
         ours, theirs = socket.socketpair()
+        spec = LaunchSpec(
+            sandboxed,
+            runtime,
+            interpreter,
+            task_root or Path("/"),
+            theirs.fileno(),
+            gateway_port=self._gateway_port(),
+        )
         try:
-            process = subprocess.Popen(
-                [str(interpreter), *self._flags, str(self._bootstrap), str(theirs.fileno())],
-                env=self.spare_environment(interpreter),
-                cwd="/",
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,  # the adopter hands over the environment's log file
-                stderr=subprocess.DEVNULL,
-                close_fds=True,
-                pass_fds=(theirs.fileno(),),
-                process_group=0,  # as for spawned environments: stopping one ends the handler's children too
-            )
+            # The adopter hands over the environment's log file.
+            process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)
         except OSError as error:
-            LOG.warning("cannot start a spare for %s: %s", interpreter, error)
+            LOG.warning("cannot start a spare for %s: %s", runtime, error)
             ours.close()
+            _remove(task_root, cgroup)
             with self._lock:
-                self._starting.discard(interpreter)
+                self._starting.discard(runtime)
             return
         finally:
             theirs.close()
         with self._lock:
-            self._starting.discard(interpreter)
-            previous = self._idle.pop(interpreter, None)
-            self._idle[interpreter] = Spare(process, ours)
+            self._starting.discard(runtime)
+            previous = self._idle.pop(runtime, None)
+            self._idle[runtime] = Spare(process, ours, task_root, cgroup)
         if previous is not None:  # cannot happen under the lock discipline above; never leave one running
             end_spare(previous)
-        LOG.debug("spare runtime %s started for %s", process.pid, interpreter)
+        LOG.debug("spare runtime %s started for %s", process.pid, runtime)
+
+
+def spares_dir() -> Path:
+    directory = Path(tempfile.gettempdir()) / "embedded-lambda-spares"
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return directory
+
+
+def _remove(task_root: Path | None, cgroup: Cgroup | None) -> None:
+    if cgroup is not None:
+        cgroup.destroy()
+    if task_root is not None:
+        shutil.rmtree(task_root, ignore_errors=True)
 
 
 def end_spare(spare: Spare) -> None:
@@ -131,3 +172,4 @@ def end_spare(spare: Spare) -> None:
     with contextlib.suppress(subprocess.TimeoutExpired):
         spare.process.wait(timeout=KILL_WAIT_S)
     spare.channel.close()
+    _remove(spare.task_root, spare.cgroup)

@@ -16,7 +16,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from embedded_helpers import MISSING_PYTHON, REGION, ROLE_ARN, stop_and_check_nothing_left
+from embedded_helpers import (
+    HOST_SECRET_VALUE,
+    HOST_SECRETS,
+    MISSING_PYTHON,
+    REGION,
+    ROLE_ARN,
+    stop_and_check_nothing_left,
+)
 from support import build_zip
 
 from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start
@@ -28,6 +35,11 @@ def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedLocal
     settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path_factory.mktemp("embedded-localstack"))
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("EMBEDDED_LAMBDA_PYTHON3_12", MISSING_PYTHON)
+        # The suite runs sandboxed: without a working bubblewrap the start fails instead of falling back.
+        patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
+        # Secrets of the shell that starts LocalStack: none may reach LocalStack or a function.
+        for name in HOST_SECRETS:
+            patch.setenv(name, HOST_SECRET_VALUE)
         instance = start(settings)
     assert instance.owned, "the session must start its own LocalStack on a free port"
     try:
@@ -70,19 +82,22 @@ def deploy_function(aws: AwsClients) -> Iterator[DeployFunction]:
         memory_size: int = 128,
         environment: dict[str, str] | None = None,
         wait_active: bool = True,
+        zip_file: bytes | None = None,
+        ephemeral_mb: int = 512,
     ) -> str:
         name = f"embedded-test-{uuid.uuid4().hex[:12]}"
+        created.append(name)  # registered first: a create that half-succeeds is still cleaned up
         aws.lambda_.create_function(
             FunctionName=name,
             Runtime=runtime,
             Role=ROLE_ARN,
             Handler=handler,
-            Code={"ZipFile": build_zip(files)},
+            Code={"ZipFile": zip_file if zip_file is not None else build_zip(files)},
             Timeout=timeout,
             MemorySize=memory_size,
             Environment={"Variables": environment or {}},
+            EphemeralStorage={"Size": ephemeral_mb},
         )
-        created.append(name)
         if wait_active:
             aws.lambda_.get_waiter("function_active_v2").wait(
                 FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 150}

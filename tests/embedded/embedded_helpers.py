@@ -21,6 +21,9 @@ from embedded_localstack.launcher import (
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::000000000000:role/embedded-test-role"
 MISSING_PYTHON = "/nonexistent/bin/python3.12"
+HOST_SECRETS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "GITHUB_TOKEN", "EMBEDDED_TEST_EXPORTED_SECRET")
+HOST_SECRET_VALUE = "host-secret-6e1f0c"
+"""Set in the environment of the process that starts the session's LocalStack (conftest.py)."""
 """The session's LocalStack is told python3.12 lives here, to test a runtime missing on the host."""
 
 
@@ -38,10 +41,33 @@ def processes_using_endpoint(port: int) -> set[int]:
     return found
 
 
+def _cgroup_paths(pid: int) -> list[str]:
+    try:
+        return [line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+    except (OSError, IndexError):
+        return []
+
+
+def sandboxed_processes(localstack_pid: int, environment: str = "") -> set[int]:
+    """Processes in the cgroups of the LocalStack ``localstack_pid``'s environments (or of one environment).
+
+    ``environment`` is the function's ``LOCALSTACK_RUNTIME_ID``: its environment's cgroups are ``env-<id>``.
+    A sandboxed process cannot leave its cgroup (no /sys inside), so this finds setsid and double-forked
+    children too.
+    """
+    marker = f"/embedded-lambda-{localstack_pid}/" + (f"env-{environment}" if environment else "")
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and any(marker in path for path in _cgroup_paths(int(entry.name))):
+            found.add(int(entry.name))
+    return {pid for pid in found if alive(pid)}
+
+
 def stop_and_check_nothing_left(settings: EmbeddedSettings, pid: int) -> None:
-    tree = process_tree(pid) | processes_using_endpoint(settings.port)
+    tree = process_tree(pid) | processes_using_endpoint(settings.port) | sandboxed_processes(pid)
     assert stop(settings) is True
     left = {p for p in tree | process_group_members(pid) | processes_using_endpoint(settings.port) if alive(p)}
+    left |= sandboxed_processes(pid)
     assert not left, f"processes left after stop: {sorted(left)}"
     assert port_is_free(settings.host, settings.port), f"port {settings.port} still in use after stop"
     assert not settings.pid_file.exists()

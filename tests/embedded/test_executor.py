@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
-from embedded_helpers import MISSING_PYTHON, invoke
+from embedded_helpers import MISSING_PYTHON, invoke, sandboxed_processes
 from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
@@ -20,7 +19,9 @@ def lambda_handler(event, context):
 """
 
 INTROSPECT = """
-import json, os, sys
+import json, os, sys, uuid
+
+PROCESS = uuid.uuid4().hex  # one per process: tells a reused environment from a new one
 
 def lambda_handler(event, context):
     blocked = {}
@@ -50,7 +51,8 @@ def lambda_handler(event, context):
         "prefix_is_base": sys.prefix == sys.base_prefix,
         "version": list(sys.version_info[:2]),
         "site_imported": "site" in sys.modules,
-        "pid": os.getpid(),
+        "process": PROCESS,
+        "runtime_dir_has_bootstrap": os.path.isfile(os.path.join(os.environ["LAMBDA_RUNTIME_DIR"], "bootstrap.py")),
         "cwd": os.getcwd(),
     }
 """
@@ -81,7 +83,7 @@ def test_context_has_aws_fields(aws, deploy_function):
     assert context["aws_request_id"] == first.request_id
     assert second.payload["context"]["aws_request_id"] == second.request_id != first.request_id
     # a warm environment is reused: same process
-    assert second.payload["pid"] == first.payload["pid"]
+    assert second.payload["process"] == first.payload["process"]
 
 
 def test_environment_has_function_and_aws_variables_only(aws, deploy_function, embedded):
@@ -104,8 +106,9 @@ def test_environment_has_function_and_aws_variables_only(aws, deploy_function, e
     assert env["TZ"] == ":UTC"
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"] and env["AWS_SESSION_TOKEN"]
     assert env["AWS_ENDPOINT_URL"] == embedded.endpoint
-    assert env["LAMBDA_TASK_ROOT"] == result.payload["cwd"] == result.payload["sys_path"][0]
-    assert Path(env["LAMBDA_RUNTIME_DIR"], "bootstrap.py").is_file()
+    assert env["LAMBDA_TASK_ROOT"] == result.payload["cwd"] == result.payload["sys_path"][0] == "/var/task"
+    assert env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"  # AWS's paths: the suite runs sandboxed
+    assert result.payload["runtime_dir_has_bootstrap"]
     # nothing of LocalStack's or the harness's own environment leaks in
     for leaked in ("GATEWAY_LISTEN", "SERVICES", "FILESYSTEM_ROOT", "OVERRIDE_IN_DOCKER", "VIRTUAL_ENV", "HOME"):
         assert leaked not in env, leaked
@@ -123,17 +126,20 @@ def test_function_is_isolated_from_harness_and_localstack_packages(aws, deploy_f
     assert not any("site-packages" in entry or ".venv" in entry for entry in facts["sys_path"]), facts["sys_path"]
 
 
-def test_timeout_ends_the_invoke_and_replaces_the_environment(aws, deploy_function):
+def test_timeout_ends_the_invoke_and_replaces_the_environment(aws, deploy_function, embedded):
     code = """
-import os, time
+import os, time, uuid
+PROCESS = uuid.uuid4().hex
 def lambda_handler(event, context):
     if event.get("sleep"):
         print("about to sleep", flush=True)
         time.sleep(60)
-    return {"pid": os.getpid()}
+    return {"process": PROCESS, "environment": os.environ["LOCALSTACK_RUNTIME_ID"]}
 """
     name = deploy_function({"lambda_function.py": code}, timeout=1)
-    before = invoke(aws, name, {}).payload["pid"]
+    first = invoke(aws, name, {}).payload
+    before = sandboxed_processes(embedded.pid, first["environment"])
+    assert before, "the environment's processes are found in its cgroup"
     started = time.monotonic()
     timed_out = invoke(aws, name, {"sleep": True})
     elapsed = time.monotonic() - started
@@ -144,10 +150,10 @@ def lambda_handler(event, context):
     assert elapsed < 30
     assert "about to sleep" in timed_out.log_tail
     assert "Task timed out after 1.00 seconds" in timed_out.log_tail
-    assert wait_until(lambda: not alive(before), timeout_s=5), "the timed-out process must end"
+    assert wait_until(lambda: not any(alive(p) for p in before), timeout_s=5), "the timed-out process must end"
     after = invoke(aws, name, {})
     assert after.function_error is None
-    assert after.payload["pid"] != before, "a new process replaces the timed-out one"
+    assert after.payload["process"] != first["process"], "a new process replaces the timed-out one"
 
 
 def test_raising_handler_gives_aws_error_shape(aws, deploy_function):
@@ -286,14 +292,14 @@ def test_twenty_concurrent_invokes_get_their_own_environments(aws, deploy_functi
 import os, time
 def lambda_handler(event, context):
     time.sleep(2.0)  # keeps the twenty in flight together
-    return {"result": event["number"] ** 2, "pid": os.getpid()}
+    return {"result": event["number"] ** 2, "environment": os.environ["LOCALSTACK_RUNTIME_ID"]}
 """
     name = deploy_function({"lambda_function.py": code}, timeout=60)
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(lambda n: invoke(aws, name, {"number": n}), range(20)))
     assert [r.function_error for r in results] == [None] * 20
     assert [r.payload["result"] for r in results] == [n * n for n in range(20)]
-    pids = {r.payload["pid"] for r in results}
+    pids = {r.payload["environment"] for r in results}
     # 20 here when measured; a slow start of the last environments may let one reuse a freed one
     assert len(pids) >= 15, f"concurrent invocations must get their own environments, got {len(pids)}"
 
@@ -328,13 +334,13 @@ def lambda_handler(event, context):
     assert "error" in bad.json()
 
 
-def test_deleting_a_function_ends_its_processes(aws, deploy_function):
-    code = "import os\ndef lambda_handler(e, c):\n    return os.getpid()\n"
+def test_deleting_a_function_ends_its_processes(aws, deploy_function, embedded):
+    code = "import os\ndef lambda_handler(e, c):\n    return os.environ['LOCALSTACK_RUNTIME_ID']\n"
     name = deploy_function({"lambda_function.py": code})
-    pid = invoke(aws, name, {}).payload
-    assert alive(pid)
+    pids = sandboxed_processes(embedded.pid, invoke(aws, name, {}).payload)
+    assert pids and all(alive(pid) for pid in pids)
     aws.lambda_.delete_function(FunctionName=name)
-    assert wait_until(lambda: not alive(pid), timeout_s=10), f"function process {pid} survived delete_function"
+    assert wait_until(lambda: not any(alive(pid) for pid in pids), timeout_s=10), "processes survived delete_function"
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,13 @@ import uuid
 
 import boto3
 import pytest
-from embedded_helpers import REGION, ROLE_ARN, processes_using_endpoint, stop_and_check_nothing_left
+from embedded_helpers import (
+    REGION,
+    ROLE_ARN,
+    processes_using_endpoint,
+    sandboxed_processes,
+    stop_and_check_nothing_left,
+)
 from support import alive, build_zip, wait_until
 
 from embedded_localstack.launcher import (
@@ -149,7 +155,7 @@ def test_crashed_localstack_leaves_no_function_process(tmp_path):
             aws_secret_access_key="test",
         )
         name = f"crash-{uuid.uuid4().hex[:8]}"
-        code = "import os\ndef lambda_handler(e, c):\n    return os.getpid()\n"
+        code = "import os\ndef lambda_handler(e, c):\n    return os.environ['LOCALSTACK_RUNTIME_ID']\n"
         client.create_function(
             FunctionName=name,
             Runtime="python3.11",
@@ -158,13 +164,15 @@ def test_crashed_localstack_leaves_no_function_process(tmp_path):
             Code={"ZipFile": build_zip({"lambda_function.py": code})},
         )
         client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
-        function_pid = json.loads(client.invoke(FunctionName=name)["Payload"].read())
-        assert alive(function_pid)
+        environment = json.loads(client.invoke(FunctionName=name)["Payload"].read())
+        function_pids = sandboxed_processes(instance.pid, environment)
+        assert function_pids and all(alive(pid) for pid in function_pids)
     except BaseException:
         stop(settings)
         raise
     os.kill(instance.pid, signal.SIGKILL)
-    assert wait_until(lambda: not alive(function_pid), timeout_s=10), "orphaned function process kept running"
+    assert wait_until(lambda: not any(alive(p) for p in function_pids), timeout_s=10), "orphaned function processes"
+    assert wait_until(lambda: not sandboxed_processes(instance.pid), timeout_s=10), "spares outlived LocalStack"
     assert wait_until(lambda: not alive(instance.pid), timeout_s=5)
     assert stop(settings) is False, "the PID file of a crashed LocalStack is stale"
     assert not processes_using_endpoint(settings.port)

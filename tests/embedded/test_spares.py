@@ -10,12 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from embedded_helpers import invoke
+from embedded_helpers import invoke, sandboxed_processes
 from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
-
-SPARE_MARKER = b"EMBEDDED_LAMBDA_SPARE=1"
 
 OBSERVE = """
 import os, sys, time
@@ -39,27 +37,28 @@ def lambda_handler(event, context):
         "stderr": os.readlink("/proc/self/fd/2"),
         "pid": os.getpid(),
         "pgid": os.getpgid(0),
+        "sid": os.getsid(0),
+        "environment": os.environ["LOCALSTACK_RUNTIME_ID"],
     }
 """
 
 
-def idle_spares() -> set[int]:
-    """Spare processes not yet adopted (started with the marker, still in the spare's working directory /)."""
+def idle_spares(localstack_pid: int) -> set[int]:
+    """Processes of spares not yet adopted: in a ``spare-*`` cgroup (renamed to the environment's on adoption)."""
     found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                started_as_spare = SPARE_MARKER in (entry / "environ").read_bytes().split(b"\0")
-                if started_as_spare and (entry / "cwd").readlink() == Path("/"):
-                    found.add(int(entry.name))
-            except OSError:
-                continue
+    for pid in sandboxed_processes(localstack_pid):
+        try:
+            cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+        except OSError:
+            continue
+        if f"/embedded-lambda-{localstack_pid}/spare-" in cgroups:
+            found.add(pid)
     return found
 
 
-def test_adopted_spare_sees_exactly_what_a_fresh_process_sees(aws, deploy_function):
+def test_adopted_spare_sees_exactly_what_a_fresh_process_sees(aws, deploy_function, embedded):
     adopted_name = deploy_function({"lambda_function.py": OBSERVE}, environment={"MARK": "adopted"})
-    assert wait_until(lambda: bool(idle_spares()), timeout_s=10), "no spare was started for python3.11"
+    assert wait_until(lambda: bool(idle_spares(embedded.pid)), timeout_s=10), "no spare was started for python3.11"
     adopted = invoke(aws, adopted_name, {})
     # An LC_* variable the spare was not started with: the interpreter reads the locale variables at start-up,
     # so this one is spawned afresh (LC_MESSAGES leaves the LC_CTYPE locale, and so its coercion, as it is).
@@ -79,10 +78,12 @@ def test_adopted_spare_sees_exactly_what_a_fresh_process_sees(aws, deploy_functi
         task_root = facts["env"]["LAMBDA_TASK_ROOT"]
         assert facts["cwd"] == task_root
         assert facts["sys_path"][:2] == [task_root, facts["env"]["LAMBDA_RUNTIME_DIR"]]
-        assert facts["pgid"] == facts["pid"]  # own process group: a timeout or delete ends its children too
+        assert facts["cwd"] == "/var/task"
         assert facts["stdout"] == facts["stderr"]
         assert facts["stdout"].endswith(".log")
     assert seen["sys_path"][2:] == baseline["sys_path"][2:]
+    # same place in the same sandbox shape: pid namespace, session, process group
+    assert (seen["pid"], seen["pgid"], seen["sid"]) == (baseline["pid"], baseline["pgid"], baseline["sid"])
     assert seen["argv_len"] == baseline["argv_len"]
     assert (seen["tzname"], seen["localtime_offset"]) == (baseline["tzname"], baseline["localtime_offset"])
     assert seen["modules"] == baseline["modules"]  # nothing left over from the spare's wait
@@ -90,13 +91,14 @@ def test_adopted_spare_sees_exactly_what_a_fresh_process_sees(aws, deploy_functi
     assert "Init Duration" in adopted.log_tail
 
 
-def test_spare_is_not_a_function_process(aws, deploy_function):
+def test_spare_is_not_a_function_process(aws, deploy_function, embedded):
     name = deploy_function({"lambda_function.py": OBSERVE})
-    assert wait_until(lambda: bool(idle_spares()), timeout_s=10)
-    served_by = invoke(aws, name, {}).payload["pid"]
-    assert wait_until(lambda: bool(idle_spares()), timeout_s=10), "no new spare after one was adopted"
-    waiting = idle_spares()
-    assert served_by not in waiting
+    assert wait_until(lambda: bool(idle_spares(embedded.pid)), timeout_s=10)
+    served_by = sandboxed_processes(embedded.pid, invoke(aws, name, {}).payload["environment"])
+    assert served_by
+    assert wait_until(lambda: bool(idle_spares(embedded.pid)), timeout_s=10), "no new spare after one was adopted"
+    waiting = idle_spares(embedded.pid)
+    assert not served_by & waiting
     aws.lambda_.delete_function(FunctionName=name)
-    assert wait_until(lambda: not alive(served_by), timeout_s=10), "the adopted process survived delete_function"
+    assert wait_until(lambda: not any(alive(p) for p in served_by), timeout_s=10), "adopted spare survived delete"
     assert all(alive(pid) for pid in waiting), "deleting a function must not end the idle spare"

@@ -1,0 +1,508 @@
+"""The one launcher of function processes: command line, environment and containment of an execution environment.
+
+Both a freshly started environment (executor.py) and a pre-started spare (spares.py) are started by
+:func:`launch`, so the two can never drift. With the sandbox on (``EMBEDDED_LAMBDA_SANDBOX=auto|bwrap``, read
+when LocalStack starts) every process runs inside bubblewrap, shaped like a Lambda execution environment:
+
+* user, pid, mount, ipc, uts and cgroup namespaces; uid 993 / gid 990 inside (AWS's ``sbx_user1051``), no
+  capabilities; ``--die-with-parent`` and a pid namespace, so the whole environment dies with its first process;
+* read-only: ``/usr`` (libraries), the interpreter's prefix at ``/var/lang`` (AWS's path), our runtime loop at
+  ``/var/runtime``, the function's code at ``/var/task``, the runtime packages at
+  ``/var/lang/lib/<runtime>/site-packages`` (when they exist on the host), a few files of ``/etc`` (resolver,
+  CA certificates);
+* private: ``/proc``, a minimal ``/dev``, ``/tmp`` as a tmpfs capped at the function's EphemeralStorage, an
+  empty ``/opt``; nothing else of the host (no home, no checkout, no LocalStack state, no other function);
+* cgroups (v1 ``memory`` and ``pids`` hierarchies, when they can be created): memory limited to MemorySize +
+  EphemeralStorage (tmpfs pages are charged to the cgroup, AWS counts /tmp separately), 1024 processes/threads.
+
+``off`` runs the interpreter directly on the host, as before the sandbox existed (host paths for the task root,
+the runtime dir and the packages). ``auto`` probes bubblewrap once and falls back to ``off`` with one warning.
+Standard library only: imported by the executor inside LocalStack and by the launcher in the harness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from embedded_localstack.interpreters import INTERPRETER_FLAGS
+from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
+
+LOG = logging.getLogger(__name__)
+
+MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
+MODES = ("auto", "bwrap", "off")
+RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+BOOTSTRAP_NAME = "bootstrap.py"
+
+# AWS's layout and identity inside an execution environment.
+SANDBOX_TASK_ROOT = "/var/task"
+SANDBOX_RUNTIME_DIR = "/var/runtime"
+SANDBOX_LANG_DIR = "/var/lang"
+SANDBOX_UID = 993
+SANDBOX_GID = 990
+SANDBOX_PATH = "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin"
+SANDBOX_LD_LIBRARY_PATH = (
+    "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
+)
+DEFAULT_EPHEMERAL_MB = 512
+MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
+HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
+                  "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
+PROBE_TIMEOUT_S = 15.0
+NETWORK_SETUP_TIMEOUT_S = 15.0
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+# Variables the dynamic loader, libc or the interpreter read while the process starts: a spare started without
+# them (or with other values) would not be equivalent to a fresh process, so such a function gets a fresh one.
+STARTUP_PREFIXES = ("LD_", "MALLOC_", "GLIBC_", "LC_", "PYTHON")
+STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS",
+                           "TMPDIR", "LOCALDOMAIN"})  # fmt: skip
+
+
+class SandboxUnavailableError(RuntimeError):
+    """``EMBEDDED_LAMBDA_SANDBOX=bwrap`` was asked for but bubblewrap cannot run here; the message says how."""
+
+
+def is_startup_variable(name: str) -> bool:
+    return name in STARTUP_NAMES or name.startswith(STARTUP_PREFIXES)
+
+
+# -- mode ------------------------------------------------------------------------------------------------------
+def requested_mode(environ: Mapping[str, str] | None = None) -> str:
+    value = (os.environ if environ is None else environ).get(MODE_VARIABLE, "auto").strip().lower() or "auto"
+    if value not in MODES:
+        raise ValueError(f"{MODE_VARIABLE} must be one of {', '.join(MODES)}, not {value!r}")
+    return value
+
+
+def probe_bwrap() -> str | None:
+    """None if bubblewrap can build an execution environment here, else why not (one probe, ~25 ms)."""
+    if os.uname().sysname != "Linux":
+        return "the sandbox needs Linux namespaces"
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return "bubblewrap (bwrap) is not installed: `apt-get install bubblewrap` (the Makefile does it as root)"
+    command = [bwrap, *_namespace_args(), *_base_mounts(), "--", "/usr/bin/true"]
+    try:
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap cannot run: {error}"
+    if completed.returncode != 0:
+        return f"bwrap failed (exit {completed.returncode}): {completed.stderr.strip()[-300:]}"
+    return None
+
+
+def probe_pasta() -> str | None:
+    """None if pasta (Debian ``passt``) is installed for the functions' network namespaces, else why not."""
+    if shutil.which("pasta") is None:
+        return "pasta is not installed (`apt-get install passt`): functions share the host's network namespace"
+    return None
+
+
+def resolve_mode(environ: Mapping[str, str] | None = None) -> tuple[str, str | None]:
+    """(``"bwrap"`` or ``"off"``, the reason for falling back or None). Raises if ``bwrap`` is required but fails."""
+    wanted = requested_mode(environ)
+    if wanted == "off":
+        return "off", None
+    problem = probe_bwrap()
+    if problem is None:
+        return "bwrap", None
+    if wanted == "bwrap":
+        raise SandboxUnavailableError(f"{MODE_VARIABLE}=bwrap but {problem}")
+    return "off", problem
+
+
+def fallback_warning(reason: str) -> str:
+    return (
+        f"WARNING: embedded Lambda sandbox unavailable ({reason}); functions run UNCONTAINED as host processes "
+        f"(own files, uid, environment of the host). Install bubblewrap or set {MODE_VARIABLE}=off to silence this."
+    )
+
+
+# -- what a function sees --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Layout:
+    """Paths as the function sees them (sandboxed: AWS's; off: the host's)."""
+
+    task_root: str
+    runtime_dir: str
+    packages: str  # the bootstrap's second argument: site-packages dir of the runtime packages, or ""
+    path: str
+
+
+def layout(sandboxed: bool, runtime: str, code_dir: Path, interpreter: Path) -> Layout:
+    host_packages = packages_dir(runtime)
+    if sandboxed:
+        packages = sandbox_packages_dir(runtime) if host_packages.is_dir() else ""
+        return Layout(SANDBOX_TASK_ROOT, SANDBOX_RUNTIME_DIR, packages, SANDBOX_PATH)
+    packages = str(host_packages) if host_packages.is_dir() else ""
+    return Layout(str(code_dir), str(RUNTIME_DIR), packages, f"{interpreter.parent}:/usr/local/bin:/usr/bin:/bin")
+
+
+def base_environment(sandboxed: bool, runtime: str, code_dir: Path, interpreter: Path) -> dict[str, str]:
+    """The variables every process of this runtime starts with (a spare's whole environment, bar its marker)."""
+    paths = layout(sandboxed, runtime, code_dir, interpreter)
+    environment = {"PATH": paths.path, "LANG": "en_US.UTF-8"}
+    if sandboxed:
+        environment["LD_LIBRARY_PATH"] = SANDBOX_LD_LIBRARY_PATH
+    return environment
+
+
+# -- command line ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything that decides how one function process is started."""
+
+    sandboxed: bool
+    runtime: str
+    interpreter: Path
+    code_dir: Path
+    """Host directory that becomes the task root (for a spare: its own empty directory, filled on adoption)."""
+    channel_fd: int
+    tmp_mb: int = DEFAULT_EPHEMERAL_MB
+    gateway_port: int | None = None
+    """Sandboxed with its own network namespace: the one host loopback port it reaches (LocalStack's gateway)."""
+
+
+def interpreter_prefix(interpreter: Path) -> Path:
+    """The installation the interpreter belongs to (``<prefix>/bin/python3.X``), bound at /var/lang."""
+    return interpreter.parent.parent
+
+
+def _namespace_args() -> list[str]:
+    return [
+        "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--hostname", "localhost",
+        "--die-with-parent", "--new-session", "--disable-userns",
+    ]  # fmt: skip
+
+
+def _base_mounts() -> list[str]:
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in ("lib", "lib64", "bin", "sbin"):
+        link = Path("/") / name
+        if link.is_symlink():
+            args += ["--symlink", str(link.readlink()), f"/{name}"]
+        elif link.is_dir():
+            args += ["--ro-bind", str(link), f"/{name}"]
+    return [*args, "--proc", "/proc", "--dev", "/dev"]
+
+
+def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str]:
+    """The full command line of one function process (sandboxed or not)."""
+    paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
+    runtime_args = [*INTERPRETER_FLAGS, f"{paths.runtime_dir}/{BOOTSTRAP_NAME}", str(spec.channel_fd), paths.packages]
+    if not spec.sandboxed:
+        return [str(spec.interpreter), *runtime_args]
+    prefix = interpreter_prefix(spec.interpreter)
+    args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *(network_args or []), *_base_mounts()]
+    args += ["--ro-bind", str(prefix), SANDBOX_LANG_DIR]
+    host_packages = packages_dir(spec.runtime)
+    if host_packages.is_dir():
+        args += ["--ro-bind", str(host_packages), sandbox_packages_dir(spec.runtime)]
+    args += ["--ro-bind", str(RUNTIME_DIR), SANDBOX_RUNTIME_DIR, "--ro-bind", str(spec.code_dir), SANDBOX_TASK_ROOT]
+    for path in HOST_ETC_FILES:
+        if Path(path).exists():
+            args += ["--ro-bind", path, path]
+    args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
+    args += ["--chdir", SANDBOX_TASK_ROOT, "--", f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}", *runtime_args]
+    return args
+
+
+# -- cgroups ---------------------------------------------------------------------------------------------------
+def _own_cgroup(controller: str) -> Path | None:
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                return CGROUP_ROOT / controller / path.lstrip("/")
+    except OSError:
+        return None
+    return None
+
+
+_CGROUP_WARNED: set[str] = set()
+
+
+class Cgroup:
+    """One environment's cgroups (v1 memory + pids); absent when they cannot be created (then limits are off)."""
+
+    def __init__(self, name: str) -> None:
+        self.dirs: dict[str, Path] = {}
+        for controller in ("memory", "pids"):
+            parent = _own_cgroup(controller)
+            if parent is None:
+                continue
+            directory = parent / f"embedded-lambda-{os.getpid()}" / name
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                if controller not in _CGROUP_WARNED:
+                    _CGROUP_WARNED.add(controller)
+                    LOG.warning("no %s cgroup for function environments (%s): that limit is off", controller, error)
+                continue
+            self.dirs[controller] = directory
+        self._write("pids", "pids.max", str(MAX_PROCESSES))
+
+    def _write(self, controller: str, name: str, value: str) -> bool:
+        directory = self.dirs.get(controller)
+        if directory is None:
+            return False
+        try:
+            (directory / name).write_text(value)
+        except OSError as error:
+            LOG.warning("cannot set %s=%s in %s: %s", name, value, directory, error)
+            return False
+        return True
+
+    def rename(self, name: str) -> None:
+        """Adopted spare: its cgroups take the environment's name (cgroup v1 allows renaming a cgroup)."""
+        for controller, directory in list(self.dirs.items()):
+            try:
+                self.dirs[controller] = directory.rename(directory.with_name(name))
+            except OSError as error:
+                LOG.debug("cannot rename %s to %s: %s", directory, name, error)
+
+    def limit_memory(self, megabytes: int) -> bool:
+        limited = self._write("memory", "memory.limit_in_bytes", str(megabytes * 1024 * 1024))
+        self._write("memory", "memory.swappiness", "0")
+        return limited
+
+    def max_memory_mb(self) -> int | None:
+        directory = self.dirs.get("memory")
+        with contextlib.suppress(OSError, ValueError):
+            if directory is not None:
+                return int((directory / "memory.max_usage_in_bytes").read_text()) // (1024 * 1024)
+        return None
+
+    def join_prefix(self) -> list[str]:
+        """A shell prefix that moves itself into the cgroups, then execs the command (same pid)."""
+        procs = [str(d / "cgroup.procs") for d in self.dirs.values()]
+        if not procs:
+            return []
+        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+        return ["/bin/sh", "-c", script, "sh", *procs, "--"]
+
+    def members(self) -> set[int]:
+        found: set[int] = set()
+        for directory in self.dirs.values():
+            with contextlib.suppress(OSError, ValueError):
+                found |= {int(p) for p in (directory / "cgroup.procs").read_text().split()}
+        return found
+
+    def destroy(self) -> None:
+        """SIGKILL whatever is still inside (a setsid or double-forked child), then remove the cgroups."""
+        deadline = time.monotonic() + 5.0
+        while (members := self.members()) and time.monotonic() < deadline:
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        for directory in self.dirs.values():
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        self.dirs = {}
+
+
+def environment_cgroup_name(executor_id: str) -> str:
+    """Name of an environment's cgroups (``LOCALSTACK_RUNTIME_ID`` inside the function is the executor id)."""
+    return f"env-{executor_id}"
+
+
+def remove_stale_cgroups() -> None:
+    """Remove the (empty) cgroups a LocalStack that was killed left behind; never one of a running LocalStack."""
+    for controller in ("memory", "pids"):
+        parent = _own_cgroup(controller)
+        if parent is None or not parent.is_dir():
+            continue
+        for directory in parent.glob("embedded-lambda-*"):
+            owner = directory.name.rpartition("-")[2]
+            if not owner.isdigit() or Path(f"/proc/{owner}").exists():
+                continue
+            for child in directory.iterdir():
+                if child.is_dir():
+                    with contextlib.suppress(OSError):
+                        child.rmdir()  # fails if a process is still inside: then it stays, visibly
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+
+
+# -- starting --------------------------------------------------------------------------------------------------
+# bubblewrap's --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that started bwrap ends.
+# LocalStack starts environments from short-lived threads, so every function process is started from this one
+# long-lived thread.
+_LAUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="function-launcher")
+_LAUNCH_LOCK = threading.Lock()
+
+
+def launch(
+    spec: LaunchSpec,
+    environment: Mapping[str, str],
+    output: IO[bytes] | int,
+    cgroup: Cgroup | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start one function process (own process group) with exactly ``environment``; stdout/stderr to ``output``."""
+    prefix = cgroup.join_prefix() if spec.sandboxed and cgroup is not None else []
+
+    def popen(argv: list[str], extra_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*prefix, *argv],
+            env=dict(environment),
+            cwd="/" if spec.sandboxed else spec.code_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+            close_fds=True,
+            pass_fds=(spec.channel_fd, *extra_fds),
+            process_group=0,  # stopping the environment ends the group (bwrap, or the unsandboxed interpreter's)
+        )
+
+    def start() -> subprocess.Popen[bytes]:
+        if not spec.sandboxed or spec.gateway_port is None:
+            return popen(command(spec))
+        return _start_with_own_network(spec, popen, prefix)
+
+    with _LAUNCH_LOCK:
+        return _LAUNCHER.submit(start).result()
+
+
+def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> subprocess.Popen[bytes]:
+    """bwrap in a new network namespace, held before the function starts until pasta has connected it.
+
+    pasta gives the namespace user-mode networking: outbound connections leave through the host's sockets (as
+    from a Lambda in a VPC with internet access), the namespace's 127.0.0.1:<gateway port> is forwarded to the
+    host's loopback gateway (so ``AWS_ENDPOINT_URL`` works unchanged), nothing is forwarded inwards (a listener a
+    function opens is reachable from nowhere but its own namespace), and the gateway address is not mapped to the
+    host's loopback (no other host loopback service is reachable). pasta runs in the foreground in the
+    environment's cgroups, with SIGKILL as parent-death signal: it ends with the environment and with LocalStack.
+    """
+    assert spec.gateway_port is not None
+    info_read, info_write = os.pipe()
+    block_read, block_write = os.pipe()
+    network_args = ["--unshare-net", "--info-fd", str(info_write), "--block-fd", str(block_read)]
+    try:
+        process = popen(command(spec, network_args), (info_write, block_read))
+    finally:
+        os.close(info_write)
+        os.close(block_read)
+    try:
+        child = _read_child_pid(info_read)
+        pasta = [
+            shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL",
+            shutil.which("pasta") or "pasta", "--foreground", "--quiet", "--runas", "0:0", "--config-net",
+            "--no-map-gw", "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
+            # The network namespace only: joining the sandbox's user namespace races with bwrap nesting a second
+            # one (pasta would then lack privileges over the network namespace).
+            "--netns", f"/proc/{child}/ns/net", "--netns-only",
+        ]  # fmt: skip
+        helper = subprocess.Popen(
+            [*prefix, *pasta], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        _NETWORK_HELPERS.append(helper)
+        _wait_until_forwarding(child, spec.gateway_port, helper)
+        os.write(block_write, b"1")
+    except (OSError, ValueError) as error:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise OSError(f"cannot give the function its network namespace: {error}") from error
+    finally:
+        os.close(info_read)
+        os.close(block_write)
+    # Reap the helpers of environments that ended (each is killed with its environment's cgroup).
+    _NETWORK_HELPERS[:] = [h for h in _NETWORK_HELPERS if h.poll() is None]
+    return process
+
+
+_NETWORK_HELPERS: list[subprocess.Popen[bytes]] = []
+
+
+def _wait_until_forwarding(child: int, port: int, helper: subprocess.Popen[bytes]) -> None:
+    """Until the namespace listens on 127.0.0.1:<port> (pasta's forwarder): the function's first call must work."""
+    wanted = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while True:
+        try:
+            table = Path(f"/proc/{child}/net/tcp").read_text()
+        except OSError as error:
+            raise OSError(f"the sandbox ended while being set up: {error}") from error
+        if any(f" {wanted} 00000000:0000 0A " in line for line in table.splitlines()):
+            return
+        if helper.poll() is not None:
+            detail = helper.stderr.read().decode(errors="replace").strip()[-300:] if helper.stderr else ""
+            raise OSError(f"pasta exited ({helper.returncode}): {detail}")
+        if time.monotonic() > deadline:
+            helper.kill()
+            raise OSError("pasta did not connect the network namespace in time")
+        time.sleep(0.002)
+
+
+def _read_child_pid(info_fd: int) -> int:
+    """The sandbox's first process (host pid) from bwrap's --info-fd JSON."""
+    data = b""
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while b"}" not in data:
+        ready, _, _ = select.select([info_fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            raise OSError("bwrap did not report its sandbox in time")
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            raise OSError("bwrap exited before reporting its sandbox")
+        data += chunk
+    return int(json.loads(data[: data.index(b"}") + 1])["child-pid"])
+
+
+SIGNAL_WORDS = {
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGABRT: "aborted",
+    signal.SIGTERM: "terminated",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+}
+
+
+def describe_exit(code: int | None, sandboxed: bool) -> str:
+    """The runtime's exit as AWS words it (Go's os.ProcessState): ``signal: killed``, ``exit status 1``."""
+    if code is None:
+        return "unknown"
+    if sandboxed and code > 128:  # bwrap exits with 128 + N when the function was killed by signal N
+        code = -(code - 128)
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return "signal: " + SIGNAL_WORDS.get(signal.Signals(-code), signal.Signals(-code).name)
+        return f"signal: {-code}"
+    return f"exit status {code}"
+
+
+def fill_task_root(code_dir: Path, target: Path) -> None:
+    """Make ``target`` (a spare's task root, bound read-only into its sandbox) hold the function's code.
+
+    Hard links where possible (same file system: LocalStack's temp dir), copies otherwise; symlinks as they are
+    (the guarded unzip only lets symlinks that stay inside the code directory through).
+    """
+    for source in sorted(code_dir.rglob("*")):
+        destination = target / source.relative_to(code_dir)
+        if source.is_symlink():
+            destination.symlink_to(source.readlink())
+        elif source.is_dir():
+            destination.mkdir(exist_ok=True)
+        else:
+            try:
+                os.link(source, destination)
+            except OSError:
+                shutil.copy2(source, destination)
