@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS, STATE_DIR
 from lambda_url_harness.terraform import (
     CommandTimeouts,
     TerraformError,
@@ -71,7 +71,7 @@ def _timed(action: Callable[[], object]) -> float:
 
 
 def harness_cycle(endpoint: str, parent: Path, timer: PhaseTimer) -> HarnessCycle:
-    workspace = create_workspace(REPO_ROOT, parent)
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
     deployment = Deployment(
         workspace.root,
         endpoint,
@@ -91,7 +91,7 @@ def harness_cycle(endpoint: str, parent: Path, timer: PhaseTimer) -> HarnessCycl
 
 
 def bare_cycle(endpoint: str, parent: Path) -> BareCycle:
-    workspace = create_workspace(REPO_ROOT, parent)
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
     bare = BareTerraform(workspace, endpoint)
     bare.prepare()
     try:
@@ -104,7 +104,7 @@ def bare_cycle(endpoint: str, parent: Path) -> BareCycle:
 
 
 def stock_cycle(endpoint: str, parent: Path) -> BareCycle:
-    workspace = create_workspace(REPO_ROOT, parent)
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
     stock = StockTflocal(workspace, endpoint)
     stock.init()
     try:

@@ -25,12 +25,11 @@ from typing import Any
 
 import requests
 
+from embedded_localstack import paths
 from embedded_localstack.sandbox import SandboxUnavailableError, fallback_warning, resolve_mode
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR_VARIABLE = "EMBEDDED_LOCALSTACK_STATE_DIR"
 DEFAULT_SERVICES = ("iam", "lambda", "sts", "logs")
 PROCESS_MODULE = "embedded_localstack.localstack_process"
 PID_FILE = "localstack.pid"
@@ -68,12 +67,11 @@ class EmbeddedLocalStackError(RuntimeError):
 
 
 def default_state_dir() -> Path:
-    override = os.environ.get(STATE_DIR_VARIABLE)
-    return Path(override) if override else REPO_ROOT / ".state" / "localstack"
+    return paths.state_root() / "localstack"
 
 
 def default_python() -> Path:
-    return REPO_ROOT / ".venv-localstack" / "bin" / "python"
+    return paths.CHECKOUT_ROOT / ".venv-localstack" / "bin" / "python"
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
 
-from lambda_url_harness.deploy import DeployError, deploy, destroy
 from lambda_url_harness.deployment import LocalStackGoneError
 from lambda_url_harness.function_url import FunctionUrlError
 from lambda_url_harness.localstack import DEFAULT_PORT, Mode
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR
+from lambda_url_harness.root_deploy import DeployError, deploy, destroy
 from lambda_url_harness.runs import recover_stale_runs
 from lambda_url_harness.terraform import TerraformError
 from lambda_url_harness.workspace import WorkspaceError
@@ -35,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto: LOCALSTACK_ENDPOINT/AWS_ENDPOINT_URL, then 127.0.0.1:4566, then Docker, then embedded",
     )
     deploy_parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document (function_url, answer, outputs, localstack, curl, timings) on stdout; "
+        "progress goes to stderr",
+    )
+    deploy_parser.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help="where LocalStack is looked for and started (default 4566)"
     )
     destroy_parser = commands.add_parser(
@@ -50,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -59,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         if args.command == "deploy":
-            deploy(Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port)
+            if args.json:
+                result = deploy(
+                    Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port, out=_to_stderr
+                )
+                print(json.dumps(result, indent=2))
+            else:
+                deploy(Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port)
         elif args.command == "destroy":
             destroy(root=args.root, state_dir=args.state_dir)
         else:

@@ -88,6 +88,7 @@ class Deployment:
         )
         self.outputs: dict[str, Any] = {}
         self._initialized = False
+        self._http: requests.Session | None = None
 
     @property
     def function_url(self) -> str:
@@ -97,7 +98,15 @@ class Deployment:
             raise KeyError(f"{self.working_dir} has no function_url output (outputs: {sorted(self.outputs)})") from None
 
     def session(self) -> requests.Session:
+        """A new session reaching LocalStack Function URLs without DNS (close it, or use ``with``)."""
         return function_url_session(self.endpoint)
+
+    @property
+    def http(self) -> requests.Session:
+        """This deployment's shared session reaching LocalStack Function URLs without DNS (closed by destroy)."""
+        if self._http is None:
+            self._http = self.session()
+        return self._http
 
     def init(self) -> None:
         with self.timer.phase("init", self.label):
@@ -148,6 +157,10 @@ class Deployment:
             return self.tflocal.plan_has_changes()
 
     def destroy(self) -> None:
+        """Destroy what the state lists; idempotent (a second call finds no state and does nothing)."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if not self.tflocal.has_state():
             log.info("%s: nothing to destroy", self.label)
             return

@@ -9,6 +9,7 @@ Order for ``auto`` (each step can be forced alone with ``mode``):
 4. ``embedded``: our Docker-free LocalStack (:mod:`embedded_localstack.launcher`).
 
 A forced ``external`` accepts the environment variables or, without them, the default endpoint.
+The steps and which mode tries which are two tables at the end (:data:`STEPS`, :data:`MODE_STEPS`).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
+import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import docker
 import requests
+from docker.errors import DockerException, NotFound
 
-from embedded_localstack import launcher
-from lambda_url_harness.project import STATE_DIR
+from embedded_localstack import launcher, provision
+from embedded_localstack.paths import state_root
+from lambda_url_harness import processes
 
 log = logging.getLogger(__name__)
 
@@ -52,30 +58,92 @@ class LocalStackUnavailableError(RuntimeError):
 
 
 @dataclass
-class LocalStackLease:
-    """A LocalStack to use; ``stop()`` stops it only if we started it (``owned``)."""
+class LocalStackHandle:
+    """One LocalStack: where it came from, where it answers, which process or container it is, whether we own it.
 
-    endpoint: str
+    The one type for a LocalStack throughout the harness: the pytest fixture yields it, ``deploy`` records it
+    for ``destroy`` and run records keep it for recovery (:meth:`to_json` / :meth:`from_json`). :meth:`stop`
+    stops it only when we started it (``owned``) and, for a process, only after checking that the PID still
+    runs the process that started at ``started`` (a LocalStack someone else started later on the same port,
+    or a reused PID, is never signalled).
+    """
+
     source: str
-    """Which step provided it: external, running, docker or embedded."""
+    """Which discovery step provided it: external, running, docker or embedded."""
+    endpoint: str
     owned: bool
-    detail: str = ""
-    """e.g. the docker container id or the embedded pid; recorded by ``deploy`` for ``destroy``."""
-    scratch_dir: Path | None = None
-    """A private state dir (data, log) of a LocalStack we started; see :meth:`discard_scratch`."""
-    _stopper: Callable[[], None] | None = field(default=None, repr=False)
+    """True when we started it (and so stop it)."""
+    pid: int | None = None
+    """The embedded LocalStack's process (group leader)."""
+    started: float | None = None
+    """That process's start time (epoch seconds, :func:`lambda_url_harness.processes.start_time`)."""
+    container_id: str = ""
+    state_dir: str | None = None
+    """The embedded LocalStack's state dir (PID file, log, data)."""
+    scratch: bool = False
+    """True when ``state_dir`` is a throw-away dir of this run, removed by :meth:`discard_scratch`."""
+    found_via: str = ""
+    """How an unowned one was found, e.g. the environment variable naming it."""
 
-    def stop(self) -> None:
-        if not self.owned or self._stopper is None:
-            return
-        stopper, self._stopper = self._stopper, None  # idempotent: finalizers may run twice
-        log.info("stopping the %s LocalStack at %s", self.source, self.endpoint)
-        stopper()
+    @property
+    def port(self) -> int:
+        return urlsplit(self.endpoint).port or DEFAULT_PORT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> LocalStackHandle:
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in document.items() if name in known})
+
+    def is_alive(self) -> bool:
+        """For an embedded one: its process still runs; otherwise whether the endpoint answers."""
+        if self.pid is not None:
+            return processes.is_same_process(self.pid, self.started)
+        return launcher.health(self.endpoint) is not None
+
+    def stop(self, docker_client: Callable[[], Any] | None = None) -> bool:
+        """Stop it if we own it and it is still the same process/container; True when something was stopped.
+
+        Idempotent: afterwards ``owned`` is False. ``docker_client`` replaces ``docker.from_env`` (tests).
+        """
+        if not self.owned:
+            return False
+        self.owned = False
+        if self.source == "embedded":
+            return self._stop_embedded()
+        if self.source == "docker":
+            return self._remove_container(docker_client or docker.from_env)
+        return False
+
+    def _stop_embedded(self) -> bool:
+        if not processes.is_same_process(self.pid, self.started):
+            log.info("the embedded LocalStack pid %s (%s) is gone; nothing to stop", self.pid, self.endpoint)
+            return False
+        if self.state_dir is None:
+            raise LocalStackUnavailableError(f"no state dir recorded for the embedded LocalStack at {self.endpoint}")
+        log.info("stopping the embedded LocalStack at %s (pid %s)", self.endpoint, self.pid)
+        # launcher.stop re-checks that its PID file names our LocalStack process and stops the whole tree.
+        return launcher.stop(launcher.EmbeddedSettings(port=self.port, state_dir=Path(self.state_dir)))
+
+    def _remove_container(self, client: Callable[[], Any]) -> bool:
+        try:
+            client().containers.get(self.container_id).remove(force=True)
+        except NotFound:
+            log.info("container %s is already gone", self.container_id[:12])
+            return False
+        except DockerException as exc:
+            raise LocalStackUnavailableError(
+                f"could not remove LocalStack container {self.container_id}: {exc}"
+            ) from exc
+        log.info("removed LocalStack container %s", self.container_id[:12])
+        return True
 
     def discard_scratch(self) -> None:
-        """Delete the private state dir (call after ``stop()``; keep it when its log is needed)."""
-        if self.scratch_dir is not None:
-            shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        """Delete a throw-away state dir (call after ``stop()``; keep it when its log is needed)."""
+        if self.scratch and self.state_dir is not None:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -88,10 +156,18 @@ class DiscoveryOptions:
     """Port for a LocalStack we start (docker/embedded); None picks a free one (tests, so a
     user's ``make start`` on 4566 and parallel workers never clash)."""
     embedded_state_dir: Path | None = None
-    """None: the launcher's default for port 4566, else a throw-away dir under .state/."""
-    keep_running: bool = False
-    """``deploy`` leaves a docker container running after the process exits (``destroy`` removes it)."""
+    """None: the launcher's default for port 4566, else a throw-away dir under the state root."""
+    embedded_python: Path | None = None
+    """The interpreter of a LocalStack venv for embedded mode; None: :func:`provision.localstack_python` picks."""
+    progress: Callable[[str], None] = log.info
+    """Where to say what takes long (provisioning LocalStack's environment)."""
+    extra_services: tuple[str, ...] = ()
+    """Services a LocalStack we start enables on top of ``required_services``."""
     startup_timeout_s: float = 120.0
+
+    def services_to_start(self) -> tuple[str, ...]:
+        """The SERVICES of a LocalStack we start (docker or embedded): required plus extra, each once."""
+        return tuple(dict.fromkeys((*self.required_services, *self.extra_services)))
 
 
 # ---------------------------------------------------------------- health
@@ -154,9 +230,9 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- steps
-# Each step returns a lease, or a reason why it could not provide one.
+# Each step returns a handle, or a reason why it could not provide one.
 
-StepResult = LocalStackLease | str
+StepResult = LocalStackHandle | str
 
 
 def try_external(options: DiscoveryOptions) -> StepResult:
@@ -165,7 +241,7 @@ def try_external(options: DiscoveryOptions) -> StepResult:
         if endpoint:
             reason = check_endpoint(endpoint, options.required_services)
             if reason is None:
-                return LocalStackLease(endpoint=endpoint, source="external", owned=False, detail=name)
+                return LocalStackHandle(source="external", endpoint=endpoint, owned=False, found_via=name)
             return f"{name}={endpoint}: {reason}"
     return f"neither {' nor '.join(ENDPOINT_ENV_VARS)} is set"
 
@@ -173,17 +249,12 @@ def try_external(options: DiscoveryOptions) -> StepResult:
 def try_running(options: DiscoveryOptions) -> StepResult:
     reason = check_endpoint(options.default_endpoint, options.required_services)
     if reason is None:
-        return LocalStackLease(endpoint=options.default_endpoint, source="running", owned=False)
+        return LocalStackHandle(source="running", endpoint=options.default_endpoint, owned=False)
     return reason
 
 
 def try_docker(options: DiscoveryOptions, client_factory: Callable[[], Any] | None = None) -> StepResult:
-    """Run the pinned image; the container is removed on any failure and on ``stop()``."""
-    try:
-        import docker  # the SDK: only a client, it needs a reachable daemon
-        from docker.errors import DockerException
-    except ImportError as exc:  # pragma: no cover - a dependency of the harness venv
-        return f"the docker SDK is not importable ({exc})"
+    """Run the pinned image; the container is removed on any failure and by ``stop()``."""
     try:
         client = (client_factory or docker.from_env)()
         client.ping()
@@ -202,7 +273,7 @@ def try_docker(options: DiscoveryOptions, client_factory: Callable[[], Any] | No
             ports={"4566/tcp": ("127.0.0.1", port)},
             volumes={"/var/run/docker.sock": {"bind": "/var/run/docker.sock", "mode": "rw"}},
             environment={
-                "SERVICES": ",".join(options.required_services),
+                "SERVICES": ",".join(options.services_to_start()),
                 # Function URLs carry this host:port, so they must name the published port.
                 "LOCALSTACK_HOST": f"localhost.localstack.cloud:{port}",
             },
@@ -210,26 +281,17 @@ def try_docker(options: DiscoveryOptions, client_factory: Callable[[], Any] | No
     except DockerException as exc:
         return f"could not run {DOCKER_IMAGE} on 127.0.0.1:{port} ({exc})"
 
-    def remove() -> None:
+    reason = wait_healthy(endpoint, options.required_services, options.startup_timeout_s)
+    if reason is not None:
+        logs = _container_logs(container)
         try:
             container.remove(force=True)
         except DockerException as exc:
             log.warning("could not remove container %s: %s", container.id, exc)
-
-    reason = wait_healthy(endpoint, options.required_services, options.startup_timeout_s)
-    if reason is not None:
-        logs = _container_logs(container)
-        remove()
         return (
             f"container from {DOCKER_IMAGE} did not become healthy in {options.startup_timeout_s:.0f} s: {reason}{logs}"
         )
-    return LocalStackLease(
-        endpoint=endpoint,
-        source="docker",
-        owned=True,
-        detail=str(container.id),
-        _stopper=None if options.keep_running else remove,
-    )
+    return LocalStackHandle(source="docker", endpoint=endpoint, owned=True, container_id=str(container.id))
 
 
 def _container_logs(container: Any) -> str:
@@ -241,68 +303,83 @@ def _container_logs(container: Any) -> str:
 
 
 def try_embedded(options: DiscoveryOptions) -> StepResult:
+    if not sys.platform.startswith("linux"):
+        return f"embedded mode runs on Linux only (this is {sys.platform}); use --localstack=external or docker"
     port = options.start_port or free_port()
-    throwaway_state: Path | None = None
-    kwargs: dict[str, Any] = {"port": port, "startup_timeout_s": options.startup_timeout_s}
+    scratch = options.embedded_state_dir is None and options.start_port is None
+    kwargs: dict[str, Any] = {
+        "port": port,
+        "startup_timeout_s": options.startup_timeout_s,
+        "services": options.services_to_start(),
+    }
     if options.embedded_state_dir is not None:
         kwargs["state_dir"] = options.embedded_state_dir
-    elif options.start_port is None:
+    elif scratch:
         # A private state dir (PID file, data) so `make stop` never touches the test instance.
-        throwaway_state = STATE_DIR / f"localstack-test-{port}"
-        kwargs["state_dir"] = throwaway_state
+        kwargs["state_dir"] = state_root() / f"localstack-test-{port}"
     try:
-        instance = launcher.start(launcher.EmbeddedSettings(**kwargs))
-    except launcher.EmbeddedLocalStackError as exc:
+        kwargs["python"] = provision.localstack_python(options.embedded_python, progress=options.progress)
+        settings = launcher.EmbeddedSettings(**kwargs)
+        instance = launcher.start(settings)
+    except (launcher.EmbeddedLocalStackError, provision.ProvisioningError) as exc:
         return f"the embedded LocalStack failed to start: {exc}"
-
-    return LocalStackLease(
-        endpoint=instance.endpoint,
+    return LocalStackHandle(
         source="embedded",
+        endpoint=instance.endpoint,
         owned=bool(instance.owned),
-        detail=str(instance.pid or ""),
-        scratch_dir=throwaway_state,
-        _stopper=instance.stop,
+        pid=instance.pid,
+        started=processes.start_time(instance.pid) if instance.pid else None,
+        state_dir=str(settings.state_dir),
+        scratch=scratch and bool(instance.owned),
     )
 
 
-_STEPS: dict[str, Callable[[DiscoveryOptions], StepResult]] = {
-    "external": try_external,
-    "running": try_running,
-    "docker": try_docker,
-    "embedded": try_embedded,
+@dataclass(frozen=True)
+class Step:
+    """One way to get a LocalStack, and what to do when it fails."""
+
+    provide: Callable[[DiscoveryOptions], StepResult]
+    fix: str
+
+
+STEPS: dict[str, Step] = {
+    "external": Step(try_external, "export LOCALSTACK_ENDPOINT=http://<host>:<port> pointing at a healthy LocalStack"),
+    "running": Step(try_running, "start one with `make start` (embedded) or `localstack start` (Docker)"),
+    "docker": Step(
+        try_docker,
+        f"start a Docker daemon the docker SDK can reach (DOCKER_HOST) that can pull {DOCKER_IMAGE}, "
+        "or use --localstack=embedded (no Docker needed, Linux only)",
+    ),
+    "embedded": Step(
+        try_embedded,
+        "in a checkout run `make venv` (creates .venv-localstack); elsewhere the pytest plugin provisions one "
+        "(--localstack-python picks an existing one); the state dir's localstack*/ logs say more",
+    ),
 }
+"""Every discovery step, by name."""
 
-_FIXES = {
-    "external": "export LOCALSTACK_ENDPOINT=http://<host>:<port> pointing at a healthy LocalStack",
-    "running": "start one with `make start` (embedded) or `localstack start` (Docker)",
-    "docker": f"start a Docker daemon the docker SDK can reach (DOCKER_HOST) that can pull {DOCKER_IMAGE}, "
-    "or use --localstack=embedded (no Docker needed)",
-    "embedded": "run `make venv` to create .venv-localstack; see .state/localstack*/ logs",
+MODE_STEPS: dict[Mode, tuple[str, ...]] = {
+    Mode.AUTO: ("external", "running", "docker", "embedded"),
+    Mode.EXTERNAL: ("external", "running"),
+    Mode.DOCKER: ("docker",),
+    Mode.EMBEDDED: ("embedded",),
 }
+"""Which steps each ``--localstack`` mode tries, in order. A new mode is one row here (and one in STEPS)."""
 
 
-def steps_for(mode: Mode) -> tuple[str, ...]:
-    if mode is Mode.AUTO:
-        return ("external", "running", "docker", "embedded")
-    if mode is Mode.EXTERNAL:
-        return ("external", "running")
-    return (mode.value,)
-
-
-def acquire(
-    options: DiscoveryOptions, steps: Mapping[str, Callable[[DiscoveryOptions], StepResult]] = _STEPS
-) -> LocalStackLease:
+def acquire(options: DiscoveryOptions, steps: Mapping[str, Step] = STEPS) -> LocalStackHandle:
     """The first LocalStack the steps for ``options.mode`` provide; raises with every reason otherwise."""
     tried: list[str] = []
-    for name in steps_for(options.mode):
-        result = steps[name](options)
-        if isinstance(result, LocalStackLease):
+    for name in MODE_STEPS[options.mode]:
+        step = steps[name]
+        result = step.provide(options)
+        if isinstance(result, LocalStackHandle):
             log.info(
                 "using %s LocalStack at %s%s", result.source, result.endpoint, " (started)" if result.owned else ""
             )
             return result
         log.info("LocalStack step %s: %s", name, result)
-        tried.append(f"  - {name}: {result}\n    fix: {_FIXES[name]}")
+        tried.append(f"  - {name}: {result}\n    fix: {step.fix}")
     raise LocalStackUnavailableError(
         f"no LocalStack available for --localstack={options.mode.value}. Tried:\n" + "\n".join(tried)
     )

@@ -20,79 +20,26 @@ import json
 import logging
 import os
 import shutil
-import signal
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from embedded_localstack import launcher
-
-if TYPE_CHECKING:
-    from lambda_url_harness.localstack import LocalStackLease
+from lambda_url_harness import processes
+from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.localstack import LocalStackHandle, LocalStackUnavailableError
+from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.workspace import clear_stale_override
 
 log = logging.getLogger(__name__)
 
 RUNS_DIR = "runs"
 RECOVERY_LOCK = ".recovery.lock"
 RECOVERY_LOCK_WAIT_S = 120.0
-PROCESS_INTERRUPT_GRACE_S = 20.0
-"""A stale tflocal gets SIGINT first (Terraform then saves what it applied), SIGKILL after this."""
-PROCESS_KILL_WAIT_S = 5.0
 WORKSPACE_PREFIX = "ws-"
-
-
-# ------------------------------------------------------------------------- processes (/proc)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot), or None when it does not run (or is a zombie).
-
-    Together with the PID it names one process: a reused PID has a different start time.
-    """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if fields[0] == "Z":
-        return None
-    return int(fields[19])
-
-
-def is_same_process(pid: int, start_ticks: int) -> bool:
-    return process_start_ticks(pid) == start_ticks
-
-
-def _wait_gone(pgid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while launcher.process_group_members(pgid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
-
-
-def stop_process_group(pid: int, start_ticks: int, grace_s: float = PROCESS_INTERRUPT_GRACE_S) -> bool:
-    """Stop the process group led by ``pid`` if ``pid`` is still the recorded process; True if it ran.
-
-    tflocal runs as a group leader (``start_new_session``) and forwards one SIGINT to Terraform, which
-    then stops and writes its state; the rest of the group (Terraform, the provider) gets SIGKILL only
-    after ``grace_s``.
-    """
-    if not is_same_process(pid, start_ticks):
-        return False
-    log.warning("stopping process group %d left running by a killed run", pid)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGINT)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGCONT)  # a stopped (Ctrl-Z'd, frozen) group would never see the SIGINT
-    if not _wait_gone(pid, grace_s):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        _wait_gone(pid, PROCESS_KILL_WAIT_S)
-    return True
 
 
 # ------------------------------------------------------------------------- the record
@@ -101,20 +48,9 @@ def stop_process_group(pid: int, start_ticks: int, grace_s: float = PROCESS_INTE
 @dataclass
 class TrackedProcess:
     pid: int
-    start_ticks: int
+    started: float
+    """Start time (:func:`lambda_url_harness.processes.start_time`): with the PID it names one process."""
     command: str
-
-
-@dataclass
-class TrackedLocalStack:
-    source: str
-    endpoint: str
-    pid: int | None
-    state_dir: str | None
-    """The embedded LocalStack's state dir (PID file, log); None for docker."""
-    container_id: str = ""
-    scratch: bool = False
-    """True when ``state_dir`` is a throw-away dir of this run, removed with it."""
 
 
 @dataclass
@@ -127,10 +63,10 @@ class TrackedWorkspace:
 @dataclass
 class RunRecord:
     owner_pid: int
-    owner_start_ticks: int
+    owner_started: float
     label: str
     started_at: float
-    localstacks: list[TrackedLocalStack] = field(default_factory=list)
+    localstacks: list[LocalStackHandle] = field(default_factory=list)
     workspaces: list[TrackedWorkspace] = field(default_factory=list)
     processes: list[TrackedProcess] = field(default_factory=list)
 
@@ -138,16 +74,16 @@ class RunRecord:
     def from_json(cls, document: Mapping[str, Any]) -> RunRecord:
         return cls(
             owner_pid=int(document["owner_pid"]),
-            owner_start_ticks=int(document["owner_start_ticks"]),
+            owner_started=float(document["owner_started"]),
             label=str(document.get("label", "")),
             started_at=float(document.get("started_at", 0.0)),
-            localstacks=[TrackedLocalStack(**item) for item in document.get("localstacks", [])],
+            localstacks=[LocalStackHandle.from_json(item) for item in document.get("localstacks", [])],
             workspaces=[TrackedWorkspace(**item) for item in document.get("workspaces", [])],
             processes=[TrackedProcess(**item) for item in document.get("processes", [])],
         )
 
     def owner_alive(self) -> bool:
-        return is_same_process(self.owner_pid, self.owner_start_ticks)
+        return processes.is_same_process(self.owner_pid, self.owner_started)
 
     def is_empty(self) -> bool:
         return not (self.localstacks or self.workspaces or self.processes)
@@ -158,16 +94,31 @@ def runs_dir(state_dir: Path) -> Path:
 
 
 class RunLedger:
-    """This process's record. The file exists only while something is tracked; thread-safe."""
+    """This process's record. The file exists only while something is tracked; thread-safe.
+
+    Creating one inspects no process: the owner's identity is read on the first write, so a pytest session
+    that starts nothing never looks at process tables.
+    """
 
     def __init__(self, state_dir: Path, label: str) -> None:
-        pid = os.getpid()
-        start_ticks = process_start_ticks(pid)
-        if start_ticks is None:  # pragma: no cover - /proc always lists the running process
-            raise RuntimeError("cannot read this process's start time from /proc")
-        self.path = runs_dir(state_dir) / f"{pid}-{start_ticks}.json"
-        self.record = RunRecord(owner_pid=pid, owner_start_ticks=start_ticks, label=label, started_at=time.time())
+        self.state_dir = state_dir
+        self.label = label
+        self._record: RunRecord | None = None
         self._lock = threading.Lock()
+
+    @property
+    def record(self) -> RunRecord:
+        if self._record is None:
+            pid = os.getpid()
+            started = processes.start_time(pid)
+            if started is None:  # pragma: no cover - the running process always has a start time
+                raise RuntimeError(f"cannot read the start time of this process ({pid})")
+            self._record = RunRecord(owner_pid=pid, owner_started=started, label=self.label, started_at=time.time())
+        return self._record
+
+    @property
+    def path(self) -> Path:
+        return runs_dir(self.state_dir) / f"{self.record.owner_pid}-{int(self.record.owner_started * 100)}.json"
 
     # Every mutation rewrites the file (atomically: a reader never sees half a record).
     def _save(self) -> None:
@@ -179,25 +130,13 @@ class RunLedger:
         temporary.write_text(json.dumps(asdict(self.record), indent=2) + "\n")
         temporary.replace(self.path)
 
-    def track_localstack(self, localstack: TrackedLocalStack) -> None:
+    def track_localstack(self, localstack: LocalStackHandle) -> None:
+        """Record a LocalStack this run started (a found one is not ours to stop)."""
+        if not localstack.owned:
+            return
         with self._lock:
             self.record.localstacks.append(localstack)
             self._save()
-
-    def track_lease(self, lease: LocalStackLease) -> None:
-        """Record a LocalStack this run started (a found one is not ours to stop)."""
-        if not lease.owned:
-            return
-        self.track_localstack(
-            TrackedLocalStack(
-                source=lease.source,
-                endpoint=lease.endpoint,
-                pid=int(lease.detail) if lease.source == "embedded" and lease.detail.isdigit() else None,
-                state_dir=str(lease.scratch_dir) if lease.scratch_dir else None,
-                container_id=lease.detail if lease.source == "docker" else "",
-                scratch=lease.scratch_dir is not None,
-            )
-        )
 
     def forget_localstack(self, endpoint: str) -> None:
         with self._lock:
@@ -216,11 +155,11 @@ class RunLedger:
 
     # ProcessTracker protocol of lambda_url_harness.terraform.run_bounded
     def process_started(self, pid: int, command: str) -> None:
-        start_ticks = process_start_ticks(pid)
-        if start_ticks is None:
+        started = processes.start_time(pid)
+        if started is None:
             return  # already gone
         with self._lock:
-            self.record.processes.append(TrackedProcess(pid, start_ticks, command))
+            self.record.processes.append(TrackedProcess(pid, started, command))
             self._save()
 
     def process_ended(self, pid: int) -> None:
@@ -231,7 +170,8 @@ class RunLedger:
     def close(self) -> None:
         """A clean end: nothing is left to recover (whatever is still tracked was handled by the caller)."""
         with self._lock:
-            self.path.unlink(missing_ok=True)
+            if self._record is not None:
+                self.path.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------- recovery
@@ -291,7 +231,7 @@ def recover_stale_runs(state_dir: Path) -> list[str]:
 def _recover(record: RunRecord) -> list[str]:
     actions: list[str] = []
     for process in record.processes:
-        if stop_process_group(process.pid, process.start_ticks):
+        if processes.stop_process_group(process.pid, process.started):
             actions.append(f"stopped left-over `{process.command}` (pid {process.pid})")
     started_here = {localstack.endpoint for localstack in record.localstacks}
     for workspace in record.workspaces:
@@ -303,10 +243,6 @@ def _recover(record: RunRecord) -> list[str]:
 
 def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]:
     """Destroy what the workspace's state holds (when its LocalStack outlives the run), then delete it."""
-    from lambda_url_harness.deployment import Deployment  # deployment -> terraform -> this module's users
-    from lambda_url_harness.timing import PhaseTimer
-    from lambda_url_harness.workspace import clear_stale_override
-
     actions: list[str] = []
     path = Path(workspace.path)
     if not path.is_dir():
@@ -332,29 +268,17 @@ def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]
     return actions
 
 
-def _stop_localstack(localstack: TrackedLocalStack) -> list[str]:
+def _stop_localstack(localstack: LocalStackHandle) -> list[str]:
     actions: list[str] = []
-    if localstack.source == "embedded" and localstack.state_dir:
-        port = int(localstack.endpoint.rsplit(":", 1)[1].rstrip("/"))
-        try:
-            # stop() checks the PID file's process is our LocalStack, and clears a stale PID file.
-            if launcher.stop(launcher.EmbeddedSettings(port=port, state_dir=Path(localstack.state_dir))):
-                actions.append(f"stopped left-over embedded LocalStack at {localstack.endpoint}")
-        except launcher.EmbeddedLocalStackError as exc:
-            actions.append(f"could not stop the LocalStack at {localstack.endpoint}: {exc}")
-            return actions
-        if localstack.scratch:
-            shutil.rmtree(localstack.state_dir, ignore_errors=True)
-            actions.append(f"removed its state dir {localstack.state_dir}")
-    elif localstack.source == "docker" and localstack.container_id:
-        import docker
-        from docker.errors import DockerException, NotFound
-
-        try:
-            docker.from_env().containers.get(localstack.container_id).remove(force=True)
-            actions.append(f"removed left-over LocalStack container {localstack.container_id[:12]}")
-        except NotFound:
-            pass
-        except DockerException as exc:
-            actions.append(f"could not remove container {localstack.container_id[:12]}: {exc}")
+    what = f"{localstack.source} LocalStack at {localstack.endpoint}"
+    try:
+        # stop() signals only the recorded process (PID and start time) or container.
+        if localstack.stop():
+            actions.append(f"stopped left-over {what}")
+    except (launcher.EmbeddedLocalStackError, LocalStackUnavailableError) as exc:
+        actions.append(f"could not stop the {what}: {exc}")
+        return actions
+    if localstack.scratch and localstack.state_dir:
+        localstack.discard_scratch()
+        actions.append(f"removed its state dir {localstack.state_dir}")
     return actions

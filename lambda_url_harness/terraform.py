@@ -14,6 +14,11 @@ but its 2019 release has pitfalls with Terraform >= 0.15 that are handled here, 
   ``cmd()`` to run with an explicit environment, a timeout and process-group cleanup.
 
 tflocal forwards Terraform's stderr to its own stdout, so error messages quote both streams.
+
+tflocal (terraform-local 0.27.0) announces its deprecation in favour of LocalStack's ``lstk terraform``;
+its banner is silenced here (``DISABLE_DEPRECATION_NOTICE``). This module is the only place that knows
+which wrapper runs Terraform (:func:`default_tflocal_binary`, :func:`tflocal_env`): switching to ``lstk``
+is a change here alone.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,11 +174,13 @@ def run_bounded(
     timeout_s: float,
     *,
     tracker: ProcessTracker | None = None,
+    echo: Callable[[str], None] | None = None,
 ) -> CompletedCommand:
     """Run ``argv`` capturing output; on timeout interrupt it like Ctrl-C, then kill its process group.
 
     tflocal forwards one SIGINT to terraform, which then stops gracefully; signalling the whole
     group would deliver two, and a second SIGINT makes terraform abort without saving state.
+    ``echo`` receives each output line as it arrives (live Terraform output), besides the capture.
     """
     log.debug("running %s in %s", shlex.join(argv), cwd)
     process = subprocess.Popen(
@@ -188,14 +196,54 @@ def run_bounded(
     if tracker is not None:
         tracker.process_started(process.pid, shlex.join([Path(argv[0]).name, *argv[1:2]]))
     try:
+        if echo is not None:
+            echo(f"$ {shlex.join([Path(argv[0]).name, *argv[1:]])}  (in {cwd})")
+            return _communicate_bounded(_EchoingProcess(process, echo), argv, cwd, timeout_s)
         return _communicate_bounded(process, argv, cwd, timeout_s)
     finally:
         if tracker is not None:
             tracker.process_ended(process.pid)
 
 
+class _EchoingProcess:
+    """The part of ``Popen`` that :func:`_communicate_bounded` uses, passing each line to ``echo`` as it comes."""
+
+    def __init__(self, process: subprocess.Popen[str], echo: Callable[[str], None]) -> None:
+        self._process = process
+        self.pid = process.pid
+        self._chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._readers = [
+            threading.Thread(target=self._pump, args=(getattr(process, name), name, echo), daemon=True)
+            for name in self._chunks
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _pump(self, stream: Any, name: str, echo: Callable[[str], None]) -> None:
+        for line in iter(stream.readline, ""):
+            self._chunks[name].append(line)
+            echo(line.rstrip("\n"))
+        stream.close()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode
+
+    def send_signal(self, sig: int) -> None:
+        self._process.send_signal(sig)
+
+    def wait(self) -> int:
+        return self._process.wait()
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self._process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return "".join(self._chunks["stdout"]), "".join(self._chunks["stderr"])
+
+
 def _communicate_bounded(
-    process: subprocess.Popen[str], argv: list[str], cwd: Path, timeout_s: float
+    process: subprocess.Popen[str] | _EchoingProcess, argv: list[str], cwd: Path, timeout_s: float
 ) -> CompletedCommand:
     try:
         stdout, stderr = process.communicate(timeout=timeout_s)
@@ -261,10 +309,12 @@ class Tflocal:
         if not working_dir.is_dir():
             raise NotADirectoryError(f"terraform working dir {working_dir} does not exist")
         self.working_dir = working_dir
+        self.env = dict(env)
+        self.binary = binary or default_tflocal_binary()
         self.timeouts = timeouts or CommandTimeouts()
         self._terraform = _BoundedTerraform(
             working_dir=working_dir,
-            binary=binary or default_tflocal_binary(),
+            binary=self.binary,
             env=env,
             variables=variables or {},
             runner=runner,
@@ -310,6 +360,21 @@ class Tflocal:
         options: dict[str, Any] = {} if refresh else {"refresh": False}
         self._terraform.destroy(
             force=IsNotFlagged, auto_approve=True, timeout_s=timeout_s or self.timeouts.destroy, **options
+        )
+
+    def destroy_command_line(self) -> str:
+        """A shell line that destroys this working dir later, by hand (variables must be in a ``*.auto.tfvars``)."""
+        names = (
+            "AWS_ENDPOINT_URL",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_DEFAULT_REGION",
+            "TF_CLI_CONFIG_FILE",
+        )
+        assignments = [f"{name}={shlex.quote(self.env[name])}" for name in names if name in self.env]
+        return (
+            f"cd {shlex.quote(str(self.working_dir))} && "
+            f"{' '.join(assignments)} {shlex.quote(self.binary)} destroy -auto-approve"
         )
 
     def state_addresses(self) -> list[str]:

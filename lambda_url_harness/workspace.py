@@ -2,8 +2,9 @@
 
 tflocal writes ``localstack_providers_override.tf`` into its working dir and refuses to
 run while one exists, so two runs in one directory collide. Every deployment therefore
-gets its own copy of the module (and its examples, which refer to it as ``../..``), plus
-a short random suffix for resource names so parallel runs (pytest-xdist) never clash.
+gets its own copy of the module (any layout: all its files, or the listed items, never
+Terraform working files, state or build outputs), plus a short random suffix for resource
+names so parallel runs (pytest-xdist) never clash.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ log = logging.getLogger(__name__)
 
 OVERRIDE_FILE = "localstack_providers_override.tf"
 
-MODULE_ITEMS = ("*.tf", "lambda", "scripts", "examples")
-"""What a workspace needs from the repo: the root .tf files and the directories they refer to."""
-
 _NEVER_COPIED = (
+    ".*",  # .terraform, .git, virtualenvs, caches
     ".terraform",
     ".terraform.lock.hcl",
     "terraform.tfstate",
@@ -64,12 +63,12 @@ def unique_suffix() -> str:
     return secrets.token_hex(3)
 
 
-def copy_module(source: Path, destination: Path, extra_items: tuple[str, ...] = ()) -> Path:
-    """Copy what the module needs (``MODULE_ITEMS`` plus ``extra_items``, globs relative to ``source``)
-    into ``destination``, leaving out Terraform working files, state, build outputs and override files."""
+def copy_module(source: Path, destination: Path, include: tuple[str, ...] | None = None) -> Path:
+    """Copy the module at ``source`` into ``destination``: everything, or the ``include`` globs (relative to
+    ``source``), leaving out dot-entries, Terraform working files, state, build outputs and override files."""
     ignore = shutil.ignore_patterns(*_NEVER_COPIED)
     destination.mkdir(parents=True, exist_ok=True)
-    for pattern in (*MODULE_ITEMS, *extra_items):
+    for pattern in include or ("*",):
         for item in sorted(source.glob(pattern)):
             if any(fnmatch.fnmatch(item.name, never) for never in _NEVER_COPIED):
                 continue
@@ -82,14 +81,18 @@ def copy_module(source: Path, destination: Path, extra_items: tuple[str, ...] = 
     return destination
 
 
-def create_workspace(source: Path, parent: Path, suffix: str | None = None) -> Workspace:
-    """Copy the module at ``source`` into a new directory under ``parent``."""
+def create_workspace(
+    source: Path, parent: Path, suffix: str | None = None, include: tuple[str, ...] | None = None
+) -> Workspace:
+    """Copy the module at ``source`` (all of it, or the ``include`` globs) into a new directory under ``parent``."""
+    if not source.is_dir():
+        raise WorkspaceError(f"module directory {source} does not exist")
     if not any(source.glob("*.tf")):
         raise WorkspaceError(f"{source} holds no *.tf files; is this the module's root?")
     suffix = suffix or unique_suffix()
     root = parent / f"ws-{suffix}"
     root.mkdir(parents=True, exist_ok=False)
-    copy_module(source, root)
+    copy_module(source, root, include)
     log.info("workspace %s created from %s", root, source)
     return Workspace(root=root, suffix=suffix)
 

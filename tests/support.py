@@ -36,3 +36,19 @@ def build_zip(files: dict[str, str]) -> bytes:
         for name, source in files.items():
             archive.writestr(name, source)
     return buffer.getvalue()
+
+
+def processes_under(directory: Path) -> set[int]:
+    """Live processes whose working directory is ``directory`` or below it (psutil: any OS)."""
+    import psutil
+
+    target = directory.resolve()
+    found: set[int] = set()
+    for process in psutil.process_iter():
+        try:
+            cwd = Path(process.cwd())
+            if (cwd == target or target in cwd.parents) and process.status() != psutil.STATUS_ZOMBIE:
+                found.add(process.pid)
+        except (psutil.Error, OSError):
+            continue
+    return found

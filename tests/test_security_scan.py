@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from lambda_url_harness import workspace
+from lambda_url_harness.project import SQUARE_MODULE_ITEMS
 from lambda_url_harness.tfconfig import terraform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +80,7 @@ def failed_summary(report: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def module_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return workspace.copy_module(REPO_ROOT, tmp_path_factory.mktemp("scan") / "module")
+    return workspace.copy_module(REPO_ROOT, tmp_path_factory.mktemp("scan") / "module", SQUARE_MODULE_ITEMS)
 
 
 @pytest.fixture(scope="module", params=["defaults", "opt-ins"])

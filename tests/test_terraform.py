@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from lambda_url_harness import workspace
+from lambda_url_harness.project import SQUARE_MODULE_ITEMS
 from lambda_url_harness.tfconfig import terraform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.terraform
 
 def copy_module(destination: Path) -> Path:
     """A private copy of the module (HCL, handler, packager, examples) plus the native tests."""
-    return workspace.copy_module(REPO_ROOT, destination, extra_items=("tests/*.tftest.hcl", "tests/mocks"))
+    return workspace.copy_module(REPO_ROOT, destination, (*SQUARE_MODULE_ITEMS, "tests/*.tftest.hcl", "tests/mocks"))
 
 
 def terraform(workdir: Path, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:

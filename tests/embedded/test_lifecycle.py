@@ -39,12 +39,12 @@ pytestmark = pytest.mark.embedded
 
 
 def test_settings_defaults_and_validation(tmp_path, monkeypatch):
-    monkeypatch.delenv("EMBEDDED_LOCALSTACK_STATE_DIR", raising=False)
+    monkeypatch.delenv("LAMBDA_URL_HARNESS_STATE_DIR", raising=False)
     settings = EmbeddedSettings()
     assert settings.endpoint == "http://127.0.0.1:4566"
     assert settings.state_dir.parts[-2:] == (".state", "localstack")
-    monkeypatch.setenv("EMBEDDED_LOCALSTACK_STATE_DIR", str(tmp_path / "elsewhere"))
-    assert EmbeddedSettings().state_dir == tmp_path / "elsewhere"
+    monkeypatch.setenv("LAMBDA_URL_HARNESS_STATE_DIR", str(tmp_path / "elsewhere"))
+    assert EmbeddedSettings().state_dir == tmp_path / "elsewhere" / "localstack"
     with pytest.raises(ValueError, match="loopback only"):
         EmbeddedSettings(host="0.0.0.0")
     with pytest.raises(ValueError, match="port"):

@@ -25,8 +25,9 @@ from faults_helpers import processes_in, role_exists, sigkill, start_private_loc
 from support import alive, wait_until
 
 from embedded_localstack.launcher import is_healthy, process_tree
+from lambda_url_harness.processes import is_same_process
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
-from lambda_url_harness.runs import RunLedger, process_start_ticks, read_records, recover_stale_runs
+from lambda_url_harness.runs import RunLedger, read_records, recover_stale_runs
 
 pytestmark = pytest.mark.acceptance
 
@@ -114,7 +115,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
     assert localstack_dir.parent == state_dir and localstack["scratch"]
     assert alive(localstack["pid"]), "the killed run's LocalStack should have outlived it"
     assert (localstack_dir / "localstack.pid").exists()
-    assert process_start_ticks(tflocal["pid"]) == tflocal["start_ticks"], "tflocal should still be applying"
+    assert is_same_process(tflocal["pid"], tflocal["started"]), "tflocal should still be applying"
     assert workspace_root.is_dir()
     localstack_tree = process_tree(localstack["pid"])
 

@@ -26,7 +26,7 @@ from support import alive, wait_until
 
 from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.deployment import Deployment, LocalStackGoneError
-from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import create_workspace
 
@@ -48,7 +48,7 @@ def test_localstack_killed_during_apply(tmp_path: Path) -> None:
         children = process_tree(localstack.pid) - {localstack.pid}
         assert children, "expected a warm function process before the crash"
 
-        workspace = create_workspace(REPO_ROOT, tmp_path / "workspaces")
+        workspace = create_workspace(REPO_ROOT, tmp_path / "workspaces", include=SQUARE_MODULE_ITEMS)
         function_name = f"square-{workspace.suffix}"
         deployment = Deployment(
             workspace.root, localstack.endpoint, PhaseTimer(), variables={"function_name": function_name}

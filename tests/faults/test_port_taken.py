@@ -17,7 +17,7 @@ import pytest
 from faults_helpers import Squatter, processes_in
 
 from lambda_url_harness.localstack import DiscoveryOptions, Mode, acquire
-from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.workspace import create_workspace
 
 DEPLOY_BOUND_S = 120.0
@@ -34,7 +34,7 @@ def squatter(request: pytest.FixtureRequest) -> Iterator[Squatter]:
 
 
 def test_make_deploy_path_names_the_squatter(squatter: Squatter, tmp_path: Path) -> None:
-    workspace = create_workspace(REPO_ROOT, tmp_path)
+    workspace = create_workspace(REPO_ROOT, tmp_path, include=SQUARE_MODULE_ITEMS)
     state_dir = tmp_path / "state"
     environment = {
         key: value for key, value in os.environ.items() if key not in ("LOCALSTACK_ENDPOINT", "AWS_ENDPOINT_URL")

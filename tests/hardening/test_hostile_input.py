@@ -31,7 +31,7 @@ import pytest
 import requests
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.localstack import LocalStackLease
+from lambda_url_harness.localstack import LocalStackHandle
 
 pytestmark = pytest.mark.acceptance
 
@@ -191,7 +191,7 @@ def runs_embedded_localstack(pid: int) -> bool:
 
 
 @pytest.fixture(scope="module")
-def aws_url_gateway(localstack: LocalStackLease) -> bool:
+def aws_url_gateway(localstack: LocalStackHandle) -> bool:
     """True when the LocalStack is our embedded one, whose Function URLs treat bodies as AWS does."""
     if localstack.source in ("embedded", "docker"):
         return localstack.source == "embedded"

@@ -7,7 +7,7 @@ from typing import Any
 
 from docker.errors import DockerException
 
-from lambda_url_harness.localstack import DOCKER_IMAGE, DiscoveryOptions, LocalStackLease, try_docker
+from lambda_url_harness.localstack import DOCKER_IMAGE, DiscoveryOptions, LocalStackHandle, try_docker
 
 
 class FakeContainer:
@@ -35,6 +35,10 @@ class FakeClient:
             raise DockerException("Error while fetching server API version")
         return True
 
+    def get(self, container_id: str) -> FakeContainer:
+        assert container_id == self.container.id
+        return self.container
+
     def run(self, image: str, **kwargs: Any) -> FakeContainer:
         self.run_calls.append((image, kwargs))
         return self.container
@@ -60,8 +64,8 @@ def test_healthy_container_is_pinned_loopback_only_and_removed_on_stop(fake_loca
     port = int(fake_localstack.endpoint.rsplit(":", 1)[1])
     client = FakeClient()
     lease = try_docker(DiscoveryOptions(start_port=port), client_factory=lambda: client)
-    assert isinstance(lease, LocalStackLease)
-    assert (lease.endpoint, lease.source, lease.owned, lease.detail) == (
+    assert isinstance(lease, LocalStackHandle)
+    assert (lease.endpoint, lease.source, lease.owned, lease.container_id) == (
         fake_localstack.endpoint,
         "docker",
         True,
@@ -74,14 +78,7 @@ def test_healthy_container_is_pinned_loopback_only_and_removed_on_stop(fake_loca
     assert kwargs["environment"]["SERVICES"] == "iam,lambda,logs,sts"
     assert kwargs["environment"]["LOCALSTACK_HOST"] == f"localhost.localstack.cloud:{port}"
     assert client.container.removed == []
-    lease.stop()
+    assert lease.stop(docker_client=lambda: client) is True
     assert client.container.removed == [True]
-
-
-def test_deploy_keeps_its_container_running(fake_localstack) -> None:
-    port = int(fake_localstack.endpoint.rsplit(":", 1)[1])
-    client = FakeClient()
-    lease = try_docker(DiscoveryOptions(start_port=port, keep_running=True), client_factory=lambda: client)
-    assert isinstance(lease, LocalStackLease)
-    lease.stop()
-    assert client.container.removed == []
+    assert lease.stop(docker_client=lambda: client) is False  # idempotent
+    assert client.container.removed == [True]

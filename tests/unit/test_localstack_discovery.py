@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
+from lambda_url_harness import processes
 from lambda_url_harness.localstack import (
+    MODE_STEPS,
+    STEPS,
     DiscoveryOptions,
-    LocalStackLease,
+    LocalStackHandle,
     LocalStackUnavailableError,
     Mode,
+    Step,
     acquire,
     check_endpoint,
-    steps_for,
     try_external,
     try_running,
 )
@@ -22,16 +29,21 @@ def recording_steps(calls: list[str], succeed: str | None) -> dict:
         def run(options: DiscoveryOptions):
             calls.append(name)
             if name == succeed:
-                return LocalStackLease(endpoint=f"http://{name}:4566", source=name, owned=False)
+                return LocalStackHandle(source=name, endpoint=f"http://{name}:4566", owned=False)
             return f"{name} not available"
 
         return run
 
-    return {name: step(name) for name in ("external", "running", "docker", "embedded")}
+    return {name: Step(step(name), STEPS[name].fix) for name in ("external", "running", "docker", "embedded")}
 
 
 def test_auto_tries_every_step_in_the_documented_order() -> None:
-    assert steps_for(Mode.AUTO) == ("external", "running", "docker", "embedded")
+    assert MODE_STEPS[Mode.AUTO] == ("external", "running", "docker", "embedded")
+
+
+def test_every_mode_has_steps_and_every_step_a_fix() -> None:
+    assert set(MODE_STEPS) == set(Mode)
+    assert {name for steps in MODE_STEPS.values() for name in steps} == set(STEPS)
 
 
 @pytest.mark.parametrize(
@@ -69,25 +81,51 @@ def test_failure_message_lists_what_was_tried_and_how_to_fix_it() -> None:
     assert "make venv" in message
 
 
-def test_lease_stops_only_what_it_started() -> None:
-    stopped: list[str] = []
-    LocalStackLease("http://x:1", "running", owned=False, _stopper=lambda: stopped.append("found")).stop()
-    owned = LocalStackLease("http://x:1", "embedded", owned=True, _stopper=lambda: stopped.append("ours"))
-    owned.stop()
-    owned.stop()
-    assert stopped == ["ours"]
+def test_handle_round_trips_through_json() -> None:
+    handle = LocalStackHandle(
+        source="embedded", endpoint="http://127.0.0.1:4570", owned=True, pid=123, started=1.5, state_dir="/x"
+    )
+    assert LocalStackHandle.from_json(json.loads(json.dumps(handle.to_json()))) == handle
+    assert handle.port == 4570
+
+
+def test_a_found_localstack_is_never_stopped() -> None:
+    found = LocalStackHandle(source="running", endpoint="http://127.0.0.1:9", owned=False)
+    assert found.stop() is False
+
+
+def test_an_owned_handle_whose_process_is_another_one_signals_nothing(tmp_path) -> None:
+    """PID reuse, or someone else's LocalStack started later from the same state dir: left alone."""
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    try:
+        started = processes.start_time(sleeper.pid)
+        assert started is not None
+        stale = LocalStackHandle(
+            source="embedded",
+            endpoint="http://127.0.0.1:9",
+            owned=True,
+            pid=sleeper.pid,
+            started=started - 3600,  # the process we started an hour ago, not this one
+            state_dir=str(tmp_path),
+        )
+        assert stale.stop() is False
+        assert stale.stop() is False  # idempotent
+        assert sleeper.poll() is None
+    finally:
+        sleeper.kill()
+        sleeper.wait(timeout=10)
 
 
 def test_external_uses_localstack_endpoint_when_healthy(fake_localstack) -> None:
     lease = try_external(DiscoveryOptions(env={"LOCALSTACK_ENDPOINT": fake_localstack.endpoint + "/"}))
-    assert isinstance(lease, LocalStackLease)
+    assert isinstance(lease, LocalStackHandle)
     assert (lease.endpoint, lease.source, lease.owned) == (fake_localstack.endpoint, "external", False)
 
 
 def test_external_falls_back_to_aws_endpoint_url(fake_localstack) -> None:
     lease = try_external(DiscoveryOptions(env={"AWS_ENDPOINT_URL": fake_localstack.endpoint}))
-    assert isinstance(lease, LocalStackLease)
-    assert lease.detail == "AWS_ENDPOINT_URL"
+    assert isinstance(lease, LocalStackHandle)
+    assert lease.found_via == "AWS_ENDPOINT_URL"
 
 
 def test_external_without_variables_says_so() -> None:
@@ -114,7 +152,7 @@ def test_missing_services_are_named(fake_localstack) -> None:
 
 def test_running_step_checks_the_default_endpoint(fake_localstack) -> None:
     lease = try_running(DiscoveryOptions(default_endpoint=fake_localstack.endpoint))
-    assert isinstance(lease, LocalStackLease)
+    assert isinstance(lease, LocalStackHandle)
     assert lease.source == "running"
     assert not lease.owned
 
@@ -122,3 +160,8 @@ def test_running_step_checks_the_default_endpoint(fake_localstack) -> None:
 def test_nothing_listening_is_not_localstack() -> None:
     # Port 9 (discard) on loopback: nothing listens there in these environments.
     assert check_endpoint("http://127.0.0.1:9", ("lambda",)) == "nothing listens at http://127.0.0.1:9"
+
+
+def test_extra_services_are_added_once_to_the_required_ones() -> None:
+    options = DiscoveryOptions(extra_services=("s3", "lambda", "sqs"))
+    assert options.services_to_start() == ("iam", "lambda", "logs", "sts", "s3", "sqs")

@@ -7,14 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lambda_url_harness.runs import (
-    RunLedger,
-    TrackedProcess,
-    process_start_ticks,
-    read_records,
-    recover_stale_runs,
-    stop_process_group,
-)
+from lambda_url_harness.processes import start_time, stop_process_group
+from lambda_url_harness.runs import RunLedger, TrackedProcess, read_records, recover_stale_runs
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 
@@ -25,13 +19,15 @@ def _dead_owner_record(state_dir: Path, **tracked: list) -> Path:
     pid = int(finished.stdout)
     path = state_dir / "runs" / f"{pid}-1.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    document = {"owner_pid": pid, "owner_start_ticks": 1, "label": "killed", "started_at": 0.0}
+    document = {"owner_pid": pid, "owner_started": 1.0, "label": "killed", "started_at": 0.0}
     path.write_text(json.dumps(document | tracked))
     return path
 
 
 def test_ledger_file_exists_only_while_something_is_tracked(tmp_path: Path) -> None:
     ledger = RunLedger(tmp_path, label="pytest")
+    ledger.close()  # closing an unused ledger inspects no process and writes nothing
+    assert not (tmp_path / "runs").exists()
     assert not ledger.path.exists()
     ledger.track_workspace(tmp_path / "ws-abc123", "http://127.0.0.1:4566", {"function_name": "square-abc123"})
     (path, record) = read_records(tmp_path)[0]
@@ -58,10 +54,10 @@ def test_dead_runs_processes_and_workspaces_are_cleared(tmp_path: Path) -> None:
     workspace.mkdir()
     foreign = tmp_path / "ws-foreign"
     foreign.mkdir()
-    ticks = process_start_ticks(sleeper.pid)
+    started = start_time(sleeper.pid)
     record = _dead_owner_record(
         tmp_path,
-        processes=[{"pid": sleeper.pid, "start_ticks": ticks, "command": "tflocal apply"}],
+        processes=[{"pid": sleeper.pid, "started": started, "command": "tflocal apply"}],
         workspaces=[{"path": str(workspace), "endpoint": "http://127.0.0.1:9", "variables": {}}],
     )
     try:
@@ -80,10 +76,10 @@ def test_dead_runs_processes_and_workspaces_are_cleared(tmp_path: Path) -> None:
 def test_a_reused_pid_is_not_signalled(tmp_path: Path) -> None:
     sleeper = subprocess.Popen(SLEEPER, start_new_session=True)
     try:
-        ticks = process_start_ticks(sleeper.pid)
-        assert ticks is not None
-        stale = TrackedProcess(sleeper.pid, ticks - 1, "tflocal apply")  # same PID, another process
-        assert stop_process_group(stale.pid, stale.start_ticks) is False
+        started = start_time(sleeper.pid)
+        assert started is not None
+        stale = TrackedProcess(sleeper.pid, started - 60, "tflocal apply")  # same PID, another process
+        assert stop_process_group(stale.pid, stale.started) is False
         assert sleeper.poll() is None
     finally:
         sleeper.kill()

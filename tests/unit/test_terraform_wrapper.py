@@ -183,3 +183,20 @@ def test_run_bounded_captures_both_streams(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"]
     result = run_bounded(argv, tmp_path, {}, timeout_s=30)
     assert (result.returncode, result.stdout.strip(), result.stderr.strip()) == (3, "out", "err")
+
+
+def test_run_bounded_echoes_lines_live_and_still_captures_them(tmp_path: Path) -> None:
+    code = "import sys, time\nprint('one', flush=True)\ntime.sleep(0.3)\nprint('two', file=sys.stderr, flush=True)"
+    seen: list[str] = []
+    result = run_bounded([sys.executable, "-c", code], tmp_path, {}, timeout_s=30, echo=seen.append)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "one\n", "two\n")
+    assert seen[0].startswith("$ ") and seen[1:] == ["one", "two"]
+
+
+def test_run_bounded_with_echo_still_interrupts_an_overrun(tmp_path: Path) -> None:
+    argv = [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"]
+    seen: list[str] = []
+    with pytest.raises(TerraformError, match="timed out after 1 s") as error:
+        run_bounded(argv, tmp_path, {}, timeout_s=1.0, echo=seen.append)
+    assert "started" in seen
+    assert "started" in error.value.stdout

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lambda_url_harness.project import SQUARE_MODULE_ITEMS
 from lambda_url_harness.workspace import (
     OVERRIDE_FILE,
     WorkspaceError,
@@ -38,8 +39,24 @@ def module_source(tmp_path: Path) -> Path:
     return source
 
 
-def test_workspace_holds_the_module_and_examples_only(module_source: Path, tmp_path: Path) -> None:
+def test_workspace_copies_any_layout_without_working_files(module_source: Path, tmp_path: Path) -> None:
+    (module_source / ".git").mkdir()
+    (module_source / ".git" / "HEAD").write_text("ref: x\n")
+    (module_source / "builds").mkdir()
+    (module_source / "builds" / "lambda.zip").write_bytes(b"PK")
     workspace = create_workspace(module_source, tmp_path / "runs", suffix="abc123")
+    files = sorted(str(path.relative_to(workspace.root)) for path in workspace.root.rglob("*") if path.is_file())
+    assert files == [
+        "examples/localstack/main.tf",
+        "lambda/handler.py",
+        "main.tf",
+        "scripts/package_lambda.py",
+        "tests/x.tftest.hcl",
+    ]
+
+
+def test_workspace_include_limits_the_copy(module_source: Path, tmp_path: Path) -> None:
+    workspace = create_workspace(module_source, tmp_path / "runs", suffix="abc123", include=SQUARE_MODULE_ITEMS)
     files = sorted(str(path.relative_to(workspace.root)) for path in workspace.root.rglob("*") if path.is_file())
     assert files == ["examples/localstack/main.tf", "lambda/handler.py", "main.tf", "scripts/package_lambda.py"]
     assert workspace.root.name == "ws-abc123"

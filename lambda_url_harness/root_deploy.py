@@ -3,8 +3,10 @@
 ``deploy`` finds or starts LocalStack, runs ``tflocal init`` + ``tflocal apply`` in the repo
 root (so ``terraform output function_url`` works there afterwards), calls the URL with
 ``{"number": 6}`` and prints the result and a curl command that works on this machine. The
-stack stays up. Whether deploy started LocalStack is recorded in ``.state/deploy.json`` so
-that ``destroy`` stops it again (and only then).
+stack stays up. The LocalStack deploy used is recorded in ``.state/deploy.json`` (a
+:class:`~lambda_url_harness.localstack.LocalStackHandle`: source, endpoint, PID and start time or
+container id, owned or not) so that ``destroy`` stops it again only if deploy started it and it is
+still that very process: a LocalStack someone else started later on the same port is left alone.
 """
 
 from __future__ import annotations
@@ -16,12 +18,11 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from embedded_localstack.launcher import health
+from embedded_localstack.launcher import EmbeddedLocalStackError, health
 from lambda_url_harness.deployment import SMOKE_PAYLOAD, Deployment
 from lambda_url_harness.function_url import curl_command_line
 from lambda_url_harness.inventory import leftovers
@@ -30,6 +31,7 @@ from lambda_url_harness.localstack import (
     DEFAULT_PORT,
     ENDPOINT_ENV_VARS,
     DiscoveryOptions,
+    LocalStackHandle,
     LocalStackUnavailableError,
     Mode,
     acquire,
@@ -52,33 +54,19 @@ class DeployError(RuntimeError):
     """deploy/destroy cannot proceed; the message says why and what to do."""
 
 
-@dataclass(frozen=True)
-class DeployRecord:
-    """What ``destroy`` needs to know about the LocalStack ``deploy`` used."""
-
-    endpoint: str
-    source: str
-    started_by_deploy: bool
-    detail: str = ""
-
-    @property
-    def port(self) -> int:
-        return urlsplit(self.endpoint).port or 4566
-
-
-def read_record(state_dir: Path) -> DeployRecord | None:
+def read_record(state_dir: Path) -> LocalStackHandle | None:
     path = state_dir / RECORD_NAME
     if not path.is_file():
         return None
     try:
-        return DeployRecord(**json.loads(path.read_text()))
-    except (ValueError, TypeError) as exc:
+        return LocalStackHandle.from_json(json.loads(path.read_text()))
+    except (ValueError, TypeError, AttributeError) as exc:
         raise DeployError(f"{path} is unreadable ({exc}); delete it if no deployment is up") from exc
 
 
-def write_record(state_dir: Path, record: DeployRecord) -> None:
+def write_record(state_dir: Path, record: LocalStackHandle) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / RECORD_NAME).write_text(json.dumps(asdict(record), indent=2) + "\n")
+    (state_dir / RECORD_NAME).write_text(json.dumps(record.to_json(), indent=2) + "\n")
 
 
 @contextmanager
@@ -108,7 +96,10 @@ def deploy(
     env: dict[str, str] | None = None,
     out: Printer = print,
 ) -> dict[str, Any]:
-    """Apply the module in ``root`` and call its URL; returns the URL's JSON answer.
+    """Apply the module in ``root`` and call its URL.
+
+    Returns what ``deploy --json`` prints: ``function_url``, the URL's JSON ``answer``, all ``outputs``, the
+    ``localstack`` record, a ``curl`` line and the phase ``timings``.
 
     ``port``: where LocalStack is looked for (step ``running``) and started (docker/embedded).
     """
@@ -119,24 +110,29 @@ def deploy(
         options = DiscoveryOptions(
             mode=mode,
             env=dict(os.environ if env is None else env),
-            keep_running=True,
             start_port=port,
             default_endpoint=f"http://127.0.0.1:{port}",
             embedded_state_dir=embedded_state_dir(state_dir),
         )
         try:
             with timer.phase("localstack", mode.value):
-                lease = acquire(options)
+                localstack = acquire(options)
         except LocalStackUnavailableError as exc:
             raise DeployError(str(exc)) from exc
-        record = DeployRecord(lease.endpoint, lease.source, lease.owned, lease.detail)
-        if not lease.owned and previous and previous.started_by_deploy and previous.endpoint == lease.endpoint:
-            # An earlier deploy started the LocalStack this run found running: still ours to stop.
+        record = localstack
+        if (
+            not localstack.owned
+            and previous is not None
+            and previous.owned
+            and previous.endpoint == localstack.endpoint
+            and previous.is_alive()
+        ):
+            # An earlier deploy started the LocalStack this run found running (same process): still ours to stop.
             record = previous
         # Written before terraform runs: if apply fails, destroy still knows what to stop.
         write_record(state_dir, record)
-        stops = " (`make destroy` stops it)" if record.started_by_deploy else ""
-        out(f"==> LocalStack: {record.source} at {lease.endpoint}{stops}")
+        stops = " (`make destroy` stops it)" if record.owned else ""
+        out(f"==> LocalStack: {record.source} at {localstack.endpoint}{stops}")
 
         clear_stale_override(root)
         # tflocal runs in its own process group: if this process is SIGKILLed, the record lets the
@@ -144,7 +140,7 @@ def deploy(
         ledger = RunLedger(state_dir, label="deploy")
         deployment = Deployment(
             root,
-            lease.endpoint,
+            localstack.endpoint,
             timer,
             label="repo root",
             state_dir=state_dir,
@@ -167,9 +163,16 @@ def deploy(
     out(f"result: {answer.get('result')}")
     out(f"function_url: {url}")
     out("try it:")
-    out(f"  {curl_command_line(url, lease.endpoint, SMOKE_PAYLOAD)}")
+    out(f"  {curl_command_line(url, localstack.endpoint, SMOKE_PAYLOAD)}")
     out("phase timings:\n" + timer.summary())
-    return answer
+    return {
+        "function_url": url,
+        "answer": answer,
+        "outputs": deployment.outputs,
+        "localstack": record.to_json(),
+        "curl": curl_command_line(url, localstack.endpoint, SMOKE_PAYLOAD),
+        "timings": [asdict(phase) for phase in timer.records],
+    }
 
 
 def destroy(
@@ -201,9 +204,15 @@ def destroy(
             _check_nothing_left(endpoint, outputs, out)
         else:
             out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
-        if record and record.started_by_deploy:
-            out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")
-            _stop_started(record, state_dir)
+        if record and record.owned:
+            if record.is_alive():
+                out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")
+                _stop_started(record)
+            else:
+                out(
+                    f"==> the {record.source} LocalStack deploy started at {record.endpoint} is gone; "
+                    "whatever answers there now was started by someone else and is left running"
+                )
         elif record:
             out(f"==> leaving the {record.source} LocalStack at {record.endpoint} running (deploy did not start it)")
         (state_dir / RECORD_NAME).unlink(missing_ok=True)
@@ -234,19 +243,8 @@ def _recover(state_dir: Path, out: Printer) -> None:
         out("==> cleared what an interrupted run left behind:\n" + "\n".join(f"    {line}" for line in actions))
 
 
-def _stop_started(record: DeployRecord, state_dir: Path) -> None:
-    if record.source == "embedded":
-        from embedded_localstack.launcher import EmbeddedSettings, stop
-
-        own_state_dir = embedded_state_dir(state_dir)
-        stop(EmbeddedSettings(port=record.port, **({"state_dir": own_state_dir} if own_state_dir else {})))
-    elif record.source == "docker":
-        import docker
-        from docker.errors import DockerException, NotFound
-
-        try:
-            docker.from_env().containers.get(record.detail).remove(force=True)
-        except NotFound:
-            log.info("container %s is already gone", record.detail)
-        except DockerException as exc:
-            raise DeployError(f"could not remove LocalStack container {record.detail}: {exc}") from exc
+def _stop_started(record: LocalStackHandle) -> None:
+    try:
+        record.stop()  # checks PID and start time (or the container id) before any signal
+    except (LocalStackUnavailableError, EmbeddedLocalStackError) as exc:
+        raise DeployError(str(exc)) from exc

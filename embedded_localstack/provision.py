@@ -1,0 +1,169 @@
+"""A LocalStack environment for embedded mode where none exists yet (a project that installed the harness).
+
+In a source checkout ``make venv`` creates ``.venv-localstack``. Anywhere else, the first embedded run creates a
+venv in the user's cache directory (``<cache>/localstack-<key>/``): ``python3.11 -m venv``, then
+``pip install -r <LocalStack requirements>`` from the configured index (PyPI or its mirror; ~1.5-2 min and
+~500 MB once), then registers this package's executor plugin in it. The key hashes the requirements, the
+interpreter version and this package's version, so a new pin gets a new environment. Linux only: the
+embedded executor runs functions as host processes with Linux facilities.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from embedded_localstack import paths, runtime_packages
+
+log = logging.getLogger(__name__)
+
+LOCALSTACK_REQUIREMENTS = ("requirements", "localstack.lock")
+"""The LocalStack environment's lock, package data of ``embedded_localstack`` (the one place naming it)."""
+UNLOCKED_REQUIREMENTS = ("requirements", "localstack.in")
+"""The lock's input, package data too: used when a package carries no lock."""
+FALLBACK_REQUIREMENTS = paths.CHECKOUT_ROOT / "requirements" / "localstack.txt"
+"""Used while the package carries neither (source checkouts only)."""
+PYTHON_VERSION = (3, 11)
+"""LocalStack 4.9.2's Lambda plugins load on 3.11 (see requirements); the venv is made with this version."""
+DISTRIBUTION = "terraform-aws-lambda-square"
+PIP_TIMEOUT_S = 900.0
+READY_MARKER = ".provisioned"
+
+Progress = Callable[[str], None]
+
+
+class ProvisioningError(RuntimeError):
+    """No LocalStack environment can be made here; the message says why and what to do instead."""
+
+
+def requirements_text() -> str:
+    package = importlib.resources.files("embedded_localstack")
+    for parts in (LOCALSTACK_REQUIREMENTS, UNLOCKED_REQUIREMENTS):
+        if package.joinpath(*parts).is_file():
+            return package.joinpath(*parts).read_text()
+    if FALLBACK_REQUIREMENTS.is_file():
+        return FALLBACK_REQUIREMENTS.read_text()
+    raise ProvisioningError(
+        f"this installation carries no LocalStack requirements (embedded_localstack/"
+        f"{'/'.join(LOCALSTACK_REQUIREMENTS)}); pass --localstack-python=<python of a LocalStack venv>, "
+        "or use --localstack=external or docker"
+    )
+
+
+def find_python311() -> Path:
+    if sys.version_info[:2] == PYTHON_VERSION:
+        return Path(sys.executable)
+    name = "python{}.{}".format(*PYTHON_VERSION)
+    found = shutil.which(name)
+    if found is None:
+        raise ProvisioningError(
+            f"embedded mode needs {name} for LocalStack 4.9.2 and none is on PATH; install it or pass "
+            "--localstack-python=<python of an existing LocalStack venv>"
+        )
+    return Path(found)
+
+
+def environment_dir(requirements: str, python: Path) -> Path:
+    key = hashlib.sha256(f"{requirements}\n{python.resolve()}\n{_package_version()}".encode()).hexdigest()[:12]
+    return paths.user_cache_dir() / f"localstack-{key}"
+
+
+def _package_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "source"
+
+
+def localstack_python(explicit: Path | None = None, progress: Progress = print) -> Path:
+    """The interpreter of a LocalStack environment: ``explicit``, the checkout's ``.venv-localstack``, or one
+    provisioned in the cache (created on first use)."""
+    if not sys.platform.startswith("linux"):
+        raise ProvisioningError(f"embedded mode runs on Linux only (this is {sys.platform})")
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ProvisioningError(f"--localstack-python {explicit} does not exist")
+        return explicit
+    checkout_venv = paths.CHECKOUT_ROOT / ".venv-localstack" / "bin" / "python"
+    if paths.is_checkout() and checkout_venv.is_file():
+        return checkout_venv
+    return ensure_environment(progress=progress)
+
+
+def ensure_environment(progress: Progress = print, python: Path | None = None) -> Path:
+    requirements = requirements_text()
+    base_python = python or find_python311()
+    target = environment_dir(requirements, base_python)
+    venv_python = target / "bin" / "python"
+    if (target / READY_MARKER).is_file() and venv_python.is_file():
+        return venv_python
+    shutil.rmtree(target, ignore_errors=True)  # a half-made one from an interrupted run
+    target.parent.mkdir(parents=True, exist_ok=True)
+    progress(f"embedded LocalStack: creating its environment in {target} (once; ~2 min, ~500 MB from the index)")
+    _run([str(base_python), "-m", "venv", str(target)], "create the venv")
+    requirements_file = target / "localstack-requirements.txt"
+    requirements_file.write_text(requirements)
+    progress("embedded LocalStack: pip install localstack-core and its pinned dependencies ...")
+    _run(
+        [str(venv_python), "-m", "pip", "install", "--disable-pip-version-check", "-r", str(requirements_file)],
+        "install LocalStack",
+    )
+    register_executor(target)
+    install_runtime_packages(venv_python, progress)
+    (target / READY_MARKER).write_text("ok\n")
+    progress(f"embedded LocalStack: environment ready ({venv_python})")
+    return venv_python
+
+
+def register_executor(target: Path) -> None:
+    """Make this package importable in the LocalStack venv and announce its executor plugin to plux.
+
+    A ``.pth`` file adds a directory holding only a link to this package (not the harness's site-packages,
+    whose other packages would shadow LocalStack's pins), and a minimal ``.dist-info`` carries the
+    ``localstack.lambda.runtime_executor`` entry point that ``LAMBDA_RUNTIME_EXECUTOR=local-process`` selects.
+    """
+    site_packages = next((target / "lib").glob("python3.*/site-packages"))
+    source = target / "harness-src"
+    source.mkdir(exist_ok=True)
+    link = source / "embedded_localstack"
+    if not link.exists():
+        link.symlink_to(Path(__file__).resolve().parent, target_is_directory=True)
+    (site_packages / "embedded_localstack_executor.pth").write_text(f"{source}\n")
+    dist_info = site_packages / "embedded_localstack_executor-0.dist-info"
+    dist_info.mkdir(exist_ok=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: embedded-localstack-executor\nVersion: 0\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[localstack.lambda.runtime_executor]\n"
+        "local-process = embedded_localstack.executor:LocalProcessRuntimeExecutorPlugin\n"
+    )
+
+
+def install_runtime_packages(venv_python: Path, progress: Progress) -> None:
+    """The packages AWS's Python runtimes ship (boto3), next to LocalStack's interpreter; the one call site."""
+    install = getattr(runtime_packages, "install", None)
+    if install is None:
+        log.info("runtime_packages.install is not available; functions get no boto3")
+        return
+    progress("embedded LocalStack: installing the Lambda runtime packages (boto3) ...")
+    install(venv_python)
+
+
+def _run(argv: list[str], what: str) -> None:
+    environment = {**os.environ, "PIP_NO_INPUT": "1"}
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, env=environment)
+    except subprocess.TimeoutExpired as exc:
+        raise ProvisioningError(f"could not {what}: timed out after {PIP_TIMEOUT_S:.0f} s") from exc
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-30:])
+        raise ProvisioningError(f"could not {what} (`{' '.join(argv)}` exited {result.returncode}):\n{tail}")

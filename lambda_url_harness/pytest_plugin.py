@@ -1,0 +1,298 @@
+"""pytest plugin (entry point ``pytest11``): test any Terraform module against LocalStack.
+
+Installed with the package (``pip install <this repo>``), it adds
+
+* fixture ``localstack`` (session): a :class:`~lambda_url_harness.localstack.LocalStackHandle` (``.endpoint``),
+  found or started per ``--localstack=auto|external|docker|embedded`` and stopped at the end if this session
+  started it; ``localstack_endpoint`` and ``aws_client("lambda")`` (boto3, test credentials) next to it;
+* fixtures ``terraform_deploy`` (function scope), ``terraform_deploy_module`` and ``terraform_deploy_session``:
+  factories ``deploy(module_dir, variables=None, *, root=".", include=None, apply=True, name=None)`` returning a
+  :class:`~lambda_url_harness.deployment.Deployment` (``.outputs``, ``.http``, ``.destroy()``), destroyed when
+  the scope ends (destroy is registered before apply, so a failed apply is cleaned up too);
+* options ``--localstack``, ``--localstack-python``, ``--localstack-services``, ``--keep-deployments`` and
+  ``--terraform-output``.
+
+Under pytest-xdist every worker is its own session: it starts its own LocalStack on a free port (or shares an
+external one), copies modules into its own workspaces and cleans up after itself. docs/harness.md has the guide.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedded_localstack.paths import state_root
+from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.inventory import localstack_session
+from lambda_url_harness.localstack import (
+    DiscoveryOptions,
+    LocalStackHandle,
+    LocalStackUnavailableError,
+    Mode,
+    acquire,
+)
+from lambda_url_harness.project import DEFAULT_REGION
+from lambda_url_harness.runs import RunLedger, recover_stale_runs
+from lambda_url_harness.terraform import run_bounded
+from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.workspace import create_workspace
+
+log = logging.getLogger(__name__)
+
+DeployFactory = Callable[..., Deployment]
+
+
+@dataclass
+class SessionState:
+    """What one pytest session (or xdist worker) of the plugin keeps: no module-level state."""
+
+    state_dir: Path
+    timer: PhaseTimer = field(default_factory=PhaseTimer)
+    ledger: RunLedger | None = None
+    kept: list[str] = field(default_factory=list)
+    """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
+
+
+STATE_KEY = pytest.StashKey[SessionState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lambda_url_harness", "Terraform modules on LocalStack (lambda_url_harness)")
+    group.addoption(
+        "--localstack",
+        choices=[mode.value for mode in Mode],
+        default=Mode.AUTO.value,
+        help="how to get LocalStack: auto (LOCALSTACK_ENDPOINT/AWS_ENDPOINT_URL, then 127.0.0.1:4566, then "
+        "Docker, then embedded), or force one of external/docker/embedded (embedded: Linux only)",
+    )
+    group.addoption(
+        "--localstack-python",
+        type=Path,
+        default=None,
+        help="embedded mode: the python of an existing LocalStack venv (default: the checkout's "
+        ".venv-localstack, else one provisioned once in the user cache)",
+    )
+    group.addoption(
+        "--localstack-services",
+        default="",
+        help="comma-separated extra services for a LocalStack the plugin starts (iam,lambda,logs,sts are always on)",
+    )
+    group.addoption(
+        "--keep-deployments",
+        action="store_true",
+        help="do not destroy deployments (nor stop a LocalStack the session started); print how to do it later",
+    )
+    group.addoption(
+        "--terraform-output",
+        action="store_true",
+        help="show tflocal/terraform output live (otherwise it is quoted only when a command fails)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = SessionState(state_dir=state_root())
+    state.ledger = RunLedger(state.state_dir, label=_run_label(config))  # inspects no process until used
+    config.stash[STATE_KEY] = state
+
+
+def _run_label(config: pytest.Config) -> str:
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    return f"pytest {worker}" if worker else "pytest"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Before anything starts: a SIGKILLed earlier run may have left LocalStack, tflocal or state behind.
+    recover_stale_runs(session.config.stash[STATE_KEY].state_dir)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is not None and state.ledger is not None:
+        state.ledger.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None:
+        return
+    if state.timer.records:
+        terminalreporter.write_sep("-", "deployment phase timings")
+        terminalreporter.write_line(state.timer.summary())
+    if state.kept:
+        terminalreporter.write_sep("-", "kept running (--keep-deployments); to remove them later")
+        for line in state.kept:
+            terminalreporter.write_line(line)
+
+
+def say(config: pytest.Config, line: str) -> None:
+    """Print ``line`` on the terminal now, past pytest's output capture (progress, live Terraform output)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:  # e.g. an xdist worker: its stderr is the only way out
+        print(line, file=sys.stderr, flush=True)
+        return
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        reporter.write_line(line)
+
+
+# ------------------------------------------------------------------------------------------- LocalStack
+
+
+@pytest.fixture(scope="session")
+def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
+    """The LocalStack for this session; stopped at the end if this session started it."""
+    config = request.config
+    state = config.stash[STATE_KEY]
+    options = DiscoveryOptions(
+        mode=Mode(config.getoption("--localstack")),
+        env=dict(os.environ),
+        start_port=None,  # a free port: never a user's 4566, never another xdist worker's
+        embedded_python=config.getoption("--localstack-python"),
+        extra_services=tuple(name.strip() for name in config.getoption("--localstack-services").split(",") if name),
+        progress=functools.partial(say, config),
+    )
+    failure: str | None = None
+    try:
+        with state.timer.phase("localstack", options.mode.value):
+            handle = acquire(options)
+    except LocalStackUnavailableError as exc:
+        failure = str(exc)
+    if failure is not None:  # outside the except block: the message alone, no chained traceback
+        pytest.fail(failure, pytrace=False)
+    assert state.ledger is not None
+    state.ledger.track_localstack(handle)
+    try:
+        yield handle
+    finally:
+        if config.getoption("--keep-deployments") and handle.owned:
+            state.kept.append(_how_to_stop(handle))
+        else:
+            handle.stop()
+            if request.session.testsfailed:
+                log.warning("kept the LocalStack state dir for its log: %s", handle.state_dir)
+            else:
+                handle.discard_scratch()
+        state.ledger.forget_localstack(handle.endpoint)
+
+
+def _how_to_stop(handle: LocalStackHandle) -> str:
+    if handle.source == "docker":
+        return f"LocalStack: docker rm -f {handle.container_id}"
+    command = [sys.executable, "-m", "embedded_localstack", "stop", "--port", str(handle.port)]
+    return f"LocalStack: {shlex.join([*command, '--state-dir', str(handle.state_dir)])}"
+
+
+@pytest.fixture(scope="session")
+def localstack_endpoint(localstack: LocalStackHandle) -> str:
+    return localstack.endpoint
+
+
+@pytest.fixture(scope="session")
+def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
+    """``aws_client("lambda")``: a boto3 client for LocalStack with test credentials."""
+    session = localstack_session(DEFAULT_REGION)
+
+    def make(service: str) -> Any:
+        return session.client(service, endpoint_url=localstack_endpoint)
+
+    return make
+
+
+# ------------------------------------------------------------------------------------------- deployments
+
+
+def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DeployFactory:
+    config = request.config
+    state = config.stash[STATE_KEY]
+    endpoint: str = request.getfixturevalue("localstack_endpoint")
+    keep = bool(config.getoption("--keep-deployments"))
+    echo = functools.partial(say, config) if config.getoption("--terraform-output") else None
+    ledger = state.ledger
+    assert ledger is not None
+
+    def deploy(
+        module_dir: str | Path,
+        variables: dict[str, Any] | None = None,
+        *,
+        root: str = ".",
+        include: tuple[str, ...] | None = None,
+        apply: bool = True,
+        name: str | None = None,
+    ) -> Deployment:
+        """Copy ``module_dir`` into a fresh workspace, then ``tflocal init`` + ``apply`` ``root`` (relative to it).
+
+        ``module_dir`` may be relative to pytest's rootdir. ``include`` limits the copy to these globs (default:
+        everything but dot-entries, ``.terraform``, state and build outputs). String ``variables`` may use
+        ``{suffix}``, replaced by the workspace's unique 6-hex-digit suffix (unique resource names). ``name``
+        labels the deployment in logs and the timing summary (default: the module directory's name).
+        """
+        source = Path(module_dir)
+        if not source.is_absolute():
+            source = config.rootpath / source
+        workspace = create_workspace(source, tmp_path_factory.mktemp("deploy"), include=include)
+        resolved = {
+            name: value.format(suffix=workspace.suffix) if isinstance(value, str) else value
+            for name, value in (variables or {}).items()
+        }
+        deployment = Deployment(
+            workspace.path(root),
+            endpoint,
+            state.timer,
+            variables=resolved,
+            label=f"{name or source.name}{'' if root == '.' else '/' + root}:{workspace.suffix}",
+            suffix=workspace.suffix,
+            runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
+        )
+        ledger.track_workspace(deployment.working_dir, endpoint, resolved)
+
+        def finish() -> None:
+            try:
+                if keep and deployment.tflocal.has_state():
+                    state.kept.append(_keep(deployment))
+                else:
+                    deployment.destroy()
+            finally:
+                ledger.forget_workspace(deployment.working_dir)
+
+        # Registered before apply: a half-finished apply is still destroyed.
+        request.addfinalizer(finish)
+        if apply:
+            deployment.apply()
+        return deployment
+
+    return deploy
+
+
+def _keep(deployment: Deployment) -> str:
+    """Leave the deployment up; write its variables next to it so a plain ``destroy`` works there later."""
+    (deployment.working_dir / "kept.auto.tfvars.json").write_text(json.dumps(deployment.variables, indent=2) + "\n")
+    return f"{deployment.label}: {deployment.tflocal.destroy_command_line()}"
+
+
+@pytest.fixture
+def terraform_deploy(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DeployFactory:
+    """``terraform_deploy(module_dir, variables=None, ...)``: deployed for this test, destroyed after it."""
+    return _deploy_factory(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def terraform_deploy_module(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DeployFactory:
+    """Like ``terraform_deploy``; destroyed when the test module finishes (shared by its tests)."""
+    return _deploy_factory(request, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def terraform_deploy_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DeployFactory:
+    """Like ``terraform_deploy``; destroyed at the end of the session (one apply shared by many tests)."""
+    return _deploy_factory(request, tmp_path_factory)
