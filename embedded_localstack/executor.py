@@ -61,6 +61,7 @@ from embedded_localstack.runtime.bootstrap import (
 )
 from embedded_localstack.sandbox import (
     DEFAULT_EPHEMERAL_MB,
+    EXEC_WRAPPER_VARIABLE,
     Cgroup,
     LaunchSpec,
     base_environment,
@@ -307,6 +308,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             theirs.fileno(),
             self._tmp_mb(),
             SANDBOX.gateway_port(),
+            self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
         )
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))

@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_
 LOG = logging.getLogger(__name__)
 
 MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
+EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 MODES = ("auto", "bwrap", "off")
 RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
 BOOTSTRAP_NAME = "bootstrap.py"
@@ -63,6 +65,12 @@ MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
 HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
                   "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
 PROBE_TIMEOUT_S = 15.0
+# AWS's user database inside an execution environment: pwd.getpwuid(993) is sbx_user1051 (Path.home() works).
+IDENTITY_FILES = {
+    "passwd": "root:x:0:0:root:/root:/sbin/nologin\n"
+    f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin\n",
+    "group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
+}
 NETWORK_SETUP_TIMEOUT_S = 15.0
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -70,7 +78,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # them (or with other values) would not be equivalent to a fresh process, so such a function gets a fresh one.
 STARTUP_PREFIXES = ("LD_", "MALLOC_", "GLIBC_", "LC_", "PYTHON")
 STARTUP_NAMES = frozenset({"LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "HOSTALIASES", "RES_OPTIONS",
-                           "TMPDIR", "LOCALDOMAIN"})  # fmt: skip
+                           "TMPDIR", "LOCALDOMAIN", EXEC_WRAPPER_VARIABLE})  # fmt: skip
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -176,6 +184,8 @@ class LaunchSpec:
     tmp_mb: int = DEFAULT_EPHEMERAL_MB
     gateway_port: int | None = None
     """Sandboxed with its own network namespace: the one host loopback port it reaches (LocalStack's gateway)."""
+    exec_wrapper: str | None = None
+    """The function's ``AWS_LAMBDA_EXEC_WRAPPER`` (a path as the function sees it, e.g. /var/task/wrapper)."""
 
 
 def interpreter_prefix(interpreter: Path) -> Path:
@@ -206,8 +216,10 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     """The full command line of one function process (sandboxed or not)."""
     paths = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter)
     runtime_args = [*INTERPRETER_FLAGS, f"{paths.runtime_dir}/{BOOTSTRAP_NAME}", str(spec.channel_fd), paths.packages]
+    # AWS_LAMBDA_EXEC_WRAPPER: the runtime's command line is handed to the wrapper, which execs it.
+    wrapper = [spec.exec_wrapper] if spec.exec_wrapper else []
     if not spec.sandboxed:
-        return [str(spec.interpreter), *runtime_args]
+        return [*wrapper, str(spec.interpreter), *runtime_args]
     prefix = interpreter_prefix(spec.interpreter)
     args = [shutil.which("bwrap") or "bwrap", *_namespace_args(), *(network_args or []), *_base_mounts()]
     args += ["--ro-bind", str(prefix), SANDBOX_LANG_DIR]
@@ -218,9 +230,27 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     for path in HOST_ETC_FILES:
         if Path(path).exists():
             args += ["--ro-bind", path, path]
+    for name, host_path in identity_files().items():
+        args += ["--ro-bind", str(host_path), f"/etc/{name}"]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
-    args += ["--chdir", SANDBOX_TASK_ROOT, "--", f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}", *runtime_args]
+    args += ["--chdir", SANDBOX_TASK_ROOT, "--", *wrapper, f"{SANDBOX_LANG_DIR}/bin/{spec.interpreter.name}"]
+    args += runtime_args
     return args
+
+
+def identity_files() -> dict[str, Path]:
+    """/etc/passwd and /etc/group for the sandbox, written once under the temp dir (LocalStack's: private)."""
+    directory = Path(tempfile.gettempdir()) / "embedded-lambda-etc"
+    files = {name: directory / name for name in IDENTITY_FILES}
+    if all(path.is_file() for path in files.values()):
+        return files
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name, content in IDENTITY_FILES.items():
+        partial = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
+        partial.write_text(content)
+        partial.chmod(0o644)
+        partial.replace(files[name])
+    return files
 
 
 # -- cgroups ---------------------------------------------------------------------------------------------------
@@ -294,7 +324,7 @@ class Cgroup:
         procs = [str(d / "cgroup.procs") for d in self.dirs.values()]
         if not procs:
             return []
-        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f"; shift; done; shift; exec "$@"'
+        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"'
         return ["/bin/sh", "-c", script, "sh", *procs, "--"]
 
     def members(self) -> set[int]:

@@ -35,6 +35,7 @@ from embedded_helpers import (
 from support import alive, build_zip, wait_until
 
 from embedded_localstack import sandbox
+from embedded_localstack.interpreters import InterpreterResolver
 from embedded_localstack.launcher import (
     PROCESS_MODULE,
     EmbeddedLocalStackError,
@@ -53,7 +54,7 @@ MAX_RESPONSE = 6291556
 
 # -- 2. what a function sees ---------------------------------------------------------------------------------
 SNOOP = """
-import errno, os, sys
+import errno, os, pwd, sys
 
 def attempt(action):
     try:
@@ -80,6 +81,7 @@ def lambda_handler(event, context):
         "shadow": os.path.exists("/etc/shadow"),
         "capabilities": [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1],
         "hostname": os.uname().nodename,
+        "user": pwd.getpwuid(os.getuid()).pw_name,
     }
 """
 
@@ -94,6 +96,7 @@ def test_function_sees_an_aws_execution_environment_and_nothing_of_the_host(aws,
 
     # AWS: uid 993 (sbx_user1051), no capabilities, code read-only at /var/task, runtime at /var/runtime.
     assert (seen["uid"], seen["euid"], seen["gid"]) == (993, 993, 990)
+    assert seen["user"] == "sbx_user1051"
     assert int(seen["capabilities"], 16) == 0
     assert seen["task_root"] == seen["cwd"] == "/var/task"
     assert seen["runtime_dir"] == "/var/runtime"
@@ -431,6 +434,7 @@ def lambda_handler(event, context):
         ({"GLIBC_TUNABLES": "glibc.malloc.mxfast=0"}, False),
         ({"MALLOC_ARENA_MAX": "2"}, False),
         ({"LC_ALL": "C.UTF-8"}, False),
+        ({"AWS_LAMBDA_EXEC_WRAPPER": "/usr/bin/env"}, False),
     ],
 )
 def test_startup_variables_force_a_fresh_process(aws, deploy_function, embedded, variables, spare_fits):
@@ -510,3 +514,54 @@ def test_sandbox_setting(monkeypatch, capsys, tmp_path):
 
     launcher._warn_if_uncontained()
     assert "functions run UNCONTAINED" in capsys.readouterr().err
+
+
+def test_auto_without_bubblewrap_falls_back_with_one_loud_warning(tmp_path, capfd):
+    bin_dir = tmp_path / "bin"  # the host's commands and the runtime's interpreter, but no bwrap
+    bin_dir.mkdir()
+    for command in Path("/usr/bin").iterdir():
+        if command.name != "bwrap":
+            (bin_dir / command.name).symlink_to(command)
+    (bin_dir / "python3.11").unlink(missing_ok=True)
+    (bin_dir / "python3.11").symlink_to(InterpreterResolver().resolve("python3.11"))
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "auto")
+        patch.setenv("PATH", str(bin_dir))
+        instance = start(settings)
+    try:
+        assert "functions run UNCONTAINED" in capfd.readouterr().err, "the harness output warns"
+        client = boto3.client("lambda", endpoint_url=instance.endpoint, region_name=REGION,
+                              aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+        name = f"fallback-{uuid.uuid4().hex[:8]}"
+        code = "import os\ndef lambda_handler(e, c):\n    return os.environ['LAMBDA_TASK_ROOT']\n"
+        client.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE_ARN,
+                               Handler="lambda_function.lambda_handler",
+                               Code={"ZipFile": build_zip({"lambda_function.py": code})})  # fmt: skip
+        client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
+        task_root = json.loads(client.invoke(FunctionName=name)["Payload"].read())
+        assert task_root != "/var/task" and Path(task_root).is_dir(), "served unsandboxed, from the host path"
+        log = settings.log_file.read_text()
+        assert log.count("functions run UNCONTAINED") == 1, "one warning in LocalStack's log"
+    finally:
+        stop(settings)
+
+
+def test_exec_wrapper_runs_the_runtime(aws, deploy_function):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "lambda_function.py",
+            "import os, sys\ndef lambda_handler(e, c):\n    return [os.environ.get('WRAPPED'), sys.argv[0]]\n",
+        )
+        wrapper = zipfile.ZipInfo("wrapper.sh")
+        wrapper.create_system = 3
+        wrapper.external_attr = (stat.S_IFREG | 0o755) << 16
+        archive.writestr(wrapper, '#!/bin/sh\nexport WRAPPED="yes $#"\nexec "$@"\n')
+    # AWS: the runtime's start-up command is passed to the wrapper as arguments; the wrapper execs it.
+    name = deploy_function(
+        {}, zip_file=buffer.getvalue(), environment={"AWS_LAMBDA_EXEC_WRAPPER": "/var/task/wrapper.sh"}
+    )
+    wrapped, bootstrap = invoke(aws, name, {}).payload
+    assert wrapped.startswith("yes ") and int(wrapped.split()[1]) >= 2
+    assert bootstrap == "/var/runtime/bootstrap.py"
