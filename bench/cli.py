@@ -47,7 +47,9 @@ class Samples:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--pairs", type=int, default=3, help="harness/bare apply+destroy pairs (>= 3 for the report)")
+    parser.add_argument(
+        "--pairs", type=int, default=3, help="rounds of harness/stock/bare apply+destroy cycles (>= 3 for the report)"
+    )
     parser.add_argument("--warm-calls", type=int, default=1000, help="sequential keep-alive URL calls (>= 500)")
     parser.add_argument("--cold-versions", type=int, default=8, help="fresh function versions to cold-start (>= 5)")
     parser.add_argument("--python-floor-runs", type=int, default=30, help="interpreter starts for the python floor")
@@ -80,22 +82,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def private_localstack(
-    run_dir: Path, environment: dict[str, str] | None = None
+    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False
 ) -> Iterator[tuple[EmbeddedSettings, float]]:
-    """An embedded LocalStack on a free port with its own state dir, started the way ``make start`` does."""
-    settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack")
+    """An embedded LocalStack on a free port with its state dir under ``run_dir``, started the way ``make start`` does.
+
+    ``environment``: added to the starting command's environment (e.g. the sandbox mode). ``stock``:
+    ``start --stock``, none of the performance settings (launcher.PERFORMANCE_SETTINGS, speedups.py).
+    """
+    settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack", tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
-    argv += ["--state-dir", str(settings.state_dir)]
+    argv += ["--state-dir", str(settings.state_dir), *(["--stock"] if stock else [])]
+    env = {**os.environ, **(environment or {})}
     started = time.perf_counter()
     try:
-        completed = subprocess.run(
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=START_TIMEOUT_S,
-            check=False,
-            env={**os.environ, **(environment or {})},
-        )
+        completed = subprocess.run(argv, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False, env=env)
         ready_s = time.perf_counter() - started
         if completed.returncode != 0:
             raise RuntimeError(f"embedded LocalStack did not start: {completed.stderr.strip()}")
@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
     failed = True
     try:
-        with private_localstack(run_dir) as (settings, ready_s):
+        with contextlib.ExitStack() as localstacks:
+            settings, ready_s = localstacks.enter_context(private_localstack(run_dir))
             endpoint = settings.endpoint
             pid = running_pid(settings)
             log.info("python floor: %d interpreter starts", args.python_floor_runs)
@@ -135,8 +136,9 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             if args.sandbox_calls:
                 sandbox = sandbox_compare.compare(private_localstack, run_dir, args.sandbox_calls, args.cold_versions)
             if not args.skip_terraform:
-                log.info("terraform: %d harness/bare pairs (~90 s each)", args.pairs)
-                cycles = cycle.run_pairs(endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
+                stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
+                log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
+                cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
         failed = False
     finally:
         if failed:
@@ -183,27 +185,38 @@ def _ms(value_s: float) -> float:
 def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None) -> dict[str, Any]:
     result: dict[str, Any] = {"localstack_ready_s": round(ready_s, 3)}
     if cycles:
-        harness, bare = cycles.harness, cycles.bare
+        harness, bare, stock = cycles.harness, cycles.bare, cycles.stock
         result["terraform"] = {
             name: round(median([getattr(run, name) for run in harness]), 3)
             for name in ("init_s", "apply_s", "first_200_s", "destroy_s")
         }
-        result["bare_terraform"] = {
-            name: round(median([getattr(run, name) for run in bare]), 3) for name in ("apply_s", "destroy_s")
-        }
-        ratio = median([run.cycle_s for run in harness]) / median([run.cycle_s for run in bare])
-        result["cycle_overhead_ratio"] = round(ratio, 4)
-        samples.diagnostics["harness_cycles"] = [vars(run) for run in harness]  # type: ignore[assignment]
-        samples.diagnostics["bare_cycles"] = [vars(run) for run in bare]  # type: ignore[assignment]
+        for key, runs in (("bare_terraform", bare), ("stock_terraform", stock)):
+            result[key] = {
+                name: round(median([getattr(run, name) for run in runs]), 3) for name in ("apply_s", "destroy_s")
+            }
+        harness_cycle_s = median([run.cycle_s for run in harness])
+        result["cycle_overhead_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in bare]), 4)
+        result["cycle_vs_stock_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in stock]), 4)
+        for key, runs in (("harness_cycles", harness), ("bare_cycles", bare), ("stock_cycles", stock)):
+            samples.diagnostics[key] = [vars(run) for run in runs]  # type: ignore[assignment]
     else:
         result["terraform"] = {"init_s": None, "apply_s": None, "first_200_s": None, "destroy_s": None}
         result["bare_terraform"] = {"apply_s": None, "destroy_s": None}
+        result["stock_terraform"] = {"apply_s": None, "destroy_s": None}
         result["cycle_overhead_ratio"] = None
+        result["cycle_vs_stock_ratio"] = None
     result["python_floor_ms"] = _ms(median(samples.python_floor))
     result["cold_start_ms"] = _ms(median(samples.cold))
     result["warm_ms"] = latency_summary_ms(samples.warm)
-    result["loopback_floor_ms"] = {"p50": latency_summary_ms(samples.loopback)["p50"]}
+    loopback = latency_summary_ms(samples.loopback)
+    result["loopback_floor_ms"] = {"p50": loopback["p50"], "p99": loopback["p99"]}
     result["throughput_rps"] = {level: round(data["rps"], 1) for level, data in samples.throughput.items()}
+    result["ratios"] = {
+        "warm_p50_vs_loopback_p50": round(result["warm_ms"]["p50"] / loopback["p50"], 2),
+        "warm_p99_vs_loopback_p50": round(result["warm_ms"]["p99"] / loopback["p50"], 2),
+        "throughput_c8_vs_c1": round(samples.throughput["8"]["rps"] / samples.throughput["1"]["rps"], 3),
+        "cold_start_vs_python_floor": round(median(samples.cold) / median(samples.python_floor), 3),
+    }
     return result
 
 

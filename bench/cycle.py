@@ -1,10 +1,16 @@
-"""The deploy cycle: the harness's (tflocal via python-terraform, ``Deployment``) against bare ``terraform``.
+"""The deploy cycle three ways: the harness's, bare ``terraform``, and a user's plain ``tflocal`` on stock LocalStack.
 
-Both apply the module's root configuration from fresh private workspaces against the same LocalStack. The bare
-side gets the very provider block tflocal would generate (``DRY_RUN=1 tflocal``, written once before timing),
-so the difference is what the harness adds: tflocal's Python start and HCL parsing, python-terraform, the
-``output -json`` the harness needs for the URL. Pairs run alternately (harness first, then bare first) so that
-drift in machine load falls on both sides.
+* **harness**: ``Deployment`` (tflocal via python-terraform, with the harness's settings: ``GOGC``, destroy
+  without refresh) against the tuned embedded LocalStack.
+* **bare**: plain ``terraform apply/destroy`` against the same tuned LocalStack, with the very provider block
+  tflocal would generate (``DRY_RUN=1 tflocal``, written before timing): the difference to the harness is what
+  the harness adds or saves on the Terraform side.
+* **stock**: ``tflocal apply -auto-approve`` / ``tflocal destroy -auto-approve`` as a user types them (no harness
+  settings) against a second embedded LocalStack started with ``--stock`` (our executor, none of the
+  performance settings): the baseline of ``cycle_vs_stock_ratio``.
+
+All apply the module's root configuration from fresh private workspaces. Rounds rotate the order of the sides so
+that drift in machine load falls on all of them.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class HarnessCycle(BareCycle):
 class CycleResults:
     harness: list[HarnessCycle] = field(default_factory=list)
     bare: list[BareCycle] = field(default_factory=list)
+    stock: list[BareCycle] = field(default_factory=list)
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -96,25 +103,47 @@ def bare_cycle(endpoint: str, parent: Path) -> BareCycle:
     return BareCycle(apply_s, destroy_s)
 
 
-def run_pairs(endpoint: str, parent: Path, pairs: int, timer: PhaseTimer) -> CycleResults:
+def stock_cycle(endpoint: str, parent: Path) -> BareCycle:
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
+    stock = StockTflocal(workspace, endpoint)
+    stock.init()
+    try:
+        apply_s = _timed(stock.apply)
+        destroy_s = _timed(stock.destroy)
+    finally:
+        if stock.has_resources():
+            stock.destroy()
+    return BareCycle(apply_s, destroy_s)
+
+
+SIDES = ("harness", "stock", "bare")
+
+
+def run_rounds(endpoint: str, stock_endpoint: str | None, parent: Path, rounds: int, timer: PhaseTimer) -> CycleResults:
+    """``rounds`` cycles of each side; round ``i`` starts with side ``i mod 3`` (stock skipped without endpoint)."""
     results = CycleResults()
-    for index in range(pairs):
-        order = ("harness", "bare") if index % 2 == 0 else ("bare", "harness")
+    for index in range(rounds):
+        order = SIDES[index % len(SIDES) :] + SIDES[: index % len(SIDES)]
         for side in order:
-            log.info("pair %d/%d: %s cycle", index + 1, pairs, side)
+            if side == "stock" and stock_endpoint is None:
+                continue
+            log.info("round %d/%d: %s cycle", index + 1, rounds, side)
             if side == "harness":
                 results.harness.append(harness_cycle(endpoint, parent, timer))
-            else:
+            elif side == "bare":
                 results.bare.append(bare_cycle(endpoint, parent))
+            else:
+                assert stock_endpoint is not None
+                results.stock.append(stock_cycle(stock_endpoint, parent))
     return results
 
 
 class BareTerraform:
-    """Plain ``terraform`` in a workspace whose provider block is the one tflocal generates."""
+    """Plain ``terraform`` in a workspace whose provider block is the one tflocal generates (no harness settings)."""
 
     def __init__(self, workspace: Workspace, endpoint: str) -> None:
         self.workspace = workspace
-        self.env = tflocal_env(endpoint, STATE_DIR)
+        self.env = tflocal_env(endpoint, STATE_DIR, tuned=False)
         self.variables = ["-var", f"function_name=bench-bare-{workspace.suffix}"]
 
     def _run(self, argv: list[str], timeout_s: float, extra_env: dict[str, str] | None = None) -> None:
@@ -139,3 +168,22 @@ class BareTerraform:
     def has_resources(self) -> bool:
         state = self.workspace.root / "terraform.tfstate"
         return state.is_file() and '"resources": []' not in state.read_text()
+
+
+class StockTflocal(BareTerraform):
+    """``tflocal`` as a user types it: ``tflocal apply -auto-approve``, no harness settings (no ``GOGC``)."""
+
+    def __init__(self, workspace: Workspace, endpoint: str) -> None:
+        super().__init__(workspace, endpoint)
+        self.variables = ["-var", f"function_name=bench-stock-{workspace.suffix}"]
+        self.tflocal = default_tflocal_binary()
+
+    def init(self) -> None:
+        """Untimed, like the other sides' init."""
+        self._run([self.tflocal, "init", *self.variables], TIMEOUTS.init)
+
+    def apply(self) -> None:
+        self._run([self.tflocal, "apply", "-auto-approve", *self.variables], TIMEOUTS.apply)
+
+    def destroy(self) -> None:
+        self._run([self.tflocal, "destroy", "-auto-approve", *self.variables], TIMEOUTS.destroy)

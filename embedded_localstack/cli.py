@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S3,SQS,...",
         help=f"LocalStack services to serve in addition to {','.join(DEFAULT_SERVICES)} (comma-separated)",
     )
+    parser.add_argument(
+        "--stock",
+        action="store_true",
+        help="start without the embedded mode's performance settings (LocalStack's defaults; a benchmark baseline)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     return parser
 
@@ -48,7 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         overrides = {"state_dir": args.state_dir} if args.state_dir else {}
-        settings = EmbeddedSettings(host=args.host, port=args.port, services=parse_services(args.services), **overrides)
+        settings = EmbeddedSettings(
+            host=args.host, port=args.port, services=parse_services(args.services), tuned=not args.stock, **overrides
+        )
     except ValueError as error:
         parser.error(str(error))  # exits with 2
     try:

@@ -87,6 +87,21 @@ KILL_WAIT_S = 5.0
 PORT_FREE_WAIT_S = 5.0
 SANDBOX_EXIT_WAIT_S = 1.0
 
+# -- performance settings --------------------------------------------------------------------------------------
+# What the embedded mode changes in LocalStack only to be faster; nothing a client observes differs
+# (docs/benchmarks.md measures each). ``EmbeddedSettings(tuned=False)`` (``start --stock``) leaves all of it out:
+# LocalStack's own defaults, the baseline the benchmark compares against.
+PERFORMANCE_SETTINGS = {
+    # LocalStack's own calls (Lambda -> STS for credentials, -> CloudWatch Logs per invocation) go straight into
+    # its handler chain instead of through HTTP and the gateway: ~2 ms CPU per invocation less.
+    "IN_MEMORY_CLIENT": "1",
+    # CreateFunction returns once the function is Active (its response still says Pending, as AWS's does), so a
+    # client's first GetFunction already sees Active instead of polling Pending -> Active.
+    "LAMBDA_SYNCHRONOUS_CREATE": "1",
+}
+TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"
+"""``on``/``off`` in LocalStack's environment: whether the in-process speed-ups (speedups.py) are applied."""
+
 
 class EmbeddedLocalStackError(RuntimeError):
     """Starting or stopping the embedded LocalStack failed; the message says why and where to look."""
@@ -123,6 +138,8 @@ class EmbeddedSettings:
     python: Path = field(default_factory=default_python)
     services: tuple[str, ...] = DEFAULT_SERVICES
     startup_timeout_s: float = 90.0
+    tuned: bool = True
+    """False: none of the performance settings (PERFORMANCE_SETTINGS, speedups.py): LocalStack's defaults."""
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK_HOSTS and not self.host.startswith("127."):
@@ -330,14 +347,18 @@ def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] |
             "SKIP_SSL_CERT_DOWNLOAD": "1",
             "DISABLE_EVENTS": "1",
             "PERSISTENCE": "0",
-            # LocalStack's own calls (Lambda -> STS for credentials, -> CloudWatch Logs per invocation) go
-            # straight into its handler chain instead of through HTTP and the gateway: ~2 ms CPU per
-            # invocation less (docs/benchmarks.md). External clients are unaffected.
-            "IN_MEMORY_CLIENT": "1",
             "PYTHONUNBUFFERED": "1",
         }
     )
+    environment.update(performance_environment(settings.tuned))
     return environment
+
+
+def performance_environment(tuned: bool) -> dict[str, str]:
+    """The performance settings when ``tuned``; with ``tuned=False`` only the switch that turns speedups.py off."""
+    if not tuned:
+        return {TUNING_VARIABLE: "off"}
+    return {**PERFORMANCE_SETTINGS, TUNING_VARIABLE: "on"}
 
 
 def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:

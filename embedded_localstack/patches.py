@@ -5,7 +5,9 @@ version). Imported only inside .venv-localstack, by :mod:`embedded_localstack.lo
 
 * :mod:`embedded_localstack.loopback`: the gateway binds the configured (loopback) host only.
 * :mod:`embedded_localstack.function_urls`: Function URL bodies untouched; too-large URL events get 413.
-* :mod:`embedded_localstack.speedups`: memoised content-type parsing; batched Lambda log shipping.
+* :mod:`embedded_localstack.speedups`: memoised content-type parsing; batched Lambda log shipping; quick polls
+  for Active after a synchronous create (all left out
+  when the launcher starts LocalStack with its stock settings, ``EMBEDDED_LOCALSTACK_TUNING=off``).
 * Invoke payloads over Lambda's synchronous limit get AWS's ``RequestTooLargeException`` (LocalStack passes them).
 * Function code is unpacked by the one guarded unzip (:mod:`embedded_localstack.code_unpacking`), and an unsafe
   archive is refused by CreateFunction/UpdateFunctionCode with ``InvalidParameterValueException``.
@@ -26,7 +28,12 @@ from embedded_localstack.function_urls import (
     pass_function_url_bodies_through,
 )
 from embedded_localstack.loopback import bind_gateway_to_listen_hosts
-from embedded_localstack.speedups import batch_lambda_log_shipping, memoize_twisted_content_type_parsing
+from embedded_localstack.speedups import (
+    batch_lambda_log_shipping,
+    memoize_twisted_content_type_parsing,
+    poll_for_active_functions_quickly,
+    tuning_enabled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,10 @@ def apply_all() -> None:
         )
     bind_gateway_to_listen_hosts()
     pass_function_url_bodies_through()
-    memoize_twisted_content_type_parsing()
-    batch_lambda_log_shipping()
+    if tuning_enabled():
+        memoize_twisted_content_type_parsing()
+        batch_lambda_log_shipping()
+        poll_for_active_functions_quickly()
     limit_function_url_payloads()
     limit_invoke_payloads()
     guard_code_unpacking()

@@ -6,11 +6,19 @@ client observes and can be cut here:
 
 * twisted parses the Content-Type of every POST with ``email.message.EmailMessage`` (header registry, policy
   objects) just to compare it with form types; the function is pure, so its results are memoised.
-* Lambda's log shipping makes one ``PutLogEvents`` call (a full AWS request through the gateway) per
-  invocation. Under load the queue holds several invocations' logs; they are shipped in one call per log
-  stream, in order, with the same events and timestamps. A single invoke still ships at once.
+* Lambda's log shipping makes one ``PutLogEvents`` call (a full AWS request: botocore serialisation and
+  signing, the handler chain, moto) per invocation: ~35 % of LocalStack's CPU per warm Function URL call. The
+  invocations' logs that arrive within ``LOG_LINGER_S`` of each other are shipped in one call per log stream,
+  in order, with the same events; each invocation's timestamp is taken when its logs arrive (LocalStack takes
+  it when it ships them). Logs reach CloudWatch Logs at most ``LOG_LINGER_S`` later; AWS delivers them
+  asynchronously too, typically within seconds.
 
-Imported only inside .venv-localstack.
+* With ``LAMBDA_SYNCHRONOUS_CREATE`` CreateFunction waits until the function is Active, polling every 0.5 s:
+  every create took >= 0.5 s although our executor makes a function Active within milliseconds (0.51 s in a
+  ``TF_LOG=trace`` profile of a Terraform apply). The Lambda provider's waits for Active poll every 10 ms.
+
+Applied unless LocalStack runs with ``EMBEDDED_LOCALSTACK_TUNING=off`` (``start --stock``: the benchmark's
+baseline with LocalStack's defaults). Imported only inside .venv-localstack.
 """
 
 from __future__ import annotations
@@ -18,8 +26,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import queue
 import time
+from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -28,6 +38,30 @@ CONTENT_TYPE_CACHE_SIZE = 128
 MAX_LOG_ITEMS_PER_BATCH = 64
 MAX_LOG_BATCH_BYTES = 512 * 1024  # CloudWatch accepts 1 MiB per PutLogEvents (counting 26 bytes per event)
 LOG_EVENT_OVERHEAD_BYTES = 26
+LOG_LINGER_S = 0.1
+"""How long the log loop waits for more invocations' logs after the first before shipping them together."""
+ACTIVE_POLL_INTERVAL_S = 0.01
+TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"  # set by launcher.py (which cannot be imported here)
+
+
+def tuning_enabled(environ: Mapping[str, str] | None = None) -> bool:
+    """False only when the launcher started LocalStack with its stock settings (``EMBEDDED_LOCALSTACK_TUNING=off``)."""
+    return (os.environ if environ is None else environ).get(TUNING_VARIABLE, "on").strip().lower() != "off"
+
+
+def poll_for_active_functions_quickly() -> None:
+    """The Lambda provider's waits for a function to become Active (synchronous create) poll every 10 ms."""
+    from localstack.services.lambda_ import provider
+
+    if getattr(provider.poll_condition, "quick", False):
+        return
+    poll_condition = provider.poll_condition
+
+    def poll_quickly(condition: Any, timeout: float | None = None, interval: float = 0.5) -> bool:
+        return poll_condition(condition, timeout=timeout, interval=min(interval, ACTIVE_POLL_INTERVAL_S))
+
+    poll_quickly.quick = True  # type: ignore[attr-defined]
+    provider.poll_condition = poll_quickly
 
 
 def memoize_twisted_content_type_parsing() -> None:
@@ -45,33 +79,43 @@ def batch_lambda_log_shipping() -> None:
     lambda_logs.LogHandler.run_log_loop = _batched_run_log_loop
 
 
-def _take_batch(log_queue: queue.Queue, first: Any, shutdown_pill: Any) -> tuple[list[Any], bool]:
-    """``first`` plus whatever else is already queued (bounded); True if the shutdown pill was among them."""
-    batch, size = [first], len(first.logs)
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _take_batch(
+    log_queue: queue.Queue, first: Any, shutdown_pill: Any, linger_s: float = LOG_LINGER_S
+) -> tuple[list[tuple[int, Any]], bool]:
+    """``first`` plus what arrives within ``linger_s`` (bounded), each with its arrival time in ms.
+
+    True if the shutdown pill came: the batch is shipped at once, and the loop ends.
+    """
+    batch, size = [(_now_ms(), first)], len(first.logs)
+    deadline = time.monotonic() + linger_s
     while len(batch) < MAX_LOG_ITEMS_PER_BATCH and size < MAX_LOG_BATCH_BYTES:
+        remaining = deadline - time.monotonic()
         try:
-            item = log_queue.get_nowait()
+            item = log_queue.get(timeout=remaining) if remaining > 0 else log_queue.get_nowait()
         except queue.Empty:
             return batch, False
         if item is shutdown_pill:
             return batch, True
-        batch.append(item)
+        batch.append((_now_ms(), item))
         size += len(item.logs)
     return batch, False
 
 
-def _events_by_stream(batch: list[Any]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Same split and timestamps as LocalStack's loop (one timestamp per invocation), grouped per stream in order."""
+def _events_by_stream(batch: list[tuple[int, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """LocalStack's split of each invocation's logs into events (one timestamp per invocation), per stream, in order."""
     streams: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for item in batch:
-        timestamp = int(time.time() * 1000)
+    for timestamp, item in batch:
         events = streams.setdefault((item.log_group, item.log_stream), [])
         events.extend({"timestamp": timestamp, "message": line + "\n"} for line in item.logs.split("\n") if line)
     return streams
 
 
 def _batched_run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
-    """LocalStack's ``LogHandler.run_log_loop`` (4.9.2), shipping queued invocations' logs together."""
+    """LocalStack's ``LogHandler.run_log_loop`` (4.9.2), shipping invocations' logs that arrive together at once."""
     from localstack.aws.connect import connect_to
     from localstack.services.lambda_.invocation.logs import LOG as LAMBDA_LOGS_LOG
     from localstack.services.lambda_.invocation.logs import QUEUE_SHUTDOWN

@@ -145,6 +145,7 @@ def deploy(
             label="repo root",
             state_dir=state_dir,
             runner=functools.partial(run_bounded, tracker=ledger),
+            refresh_before_destroy=True,  # the repo root's resources may also be changed by hand
         )
         out("==> tflocal init + apply in the repo root (~30-60 s)")
         try:
@@ -188,7 +189,7 @@ def destroy(
         _recover(state_dir, out)
         record = read_record(state_dir)
         endpoint = record.endpoint if record else _endpoint_without_record(environment)
-        probe = Deployment(root, endpoint, timer, label="repo root", state_dir=state_dir)
+        probe = Deployment(root, endpoint, timer, label="repo root", state_dir=state_dir, refresh_before_destroy=True)
         if probe.tflocal.has_state():
             if health(endpoint) is None:
                 raise DeployError(

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from lambda_url_harness.terraform import (
+    GO_GC_PERCENT,
     CompletedCommand,
     TerraformError,
     Tflocal,
@@ -57,6 +58,14 @@ def test_destroy_never_passes_the_removed_force_flag(tmp_path: Path) -> None:
     assert argv[:2] == ["tflocal", "destroy"]
     assert "-force" not in argv
     assert "-auto-approve=true" in argv
+
+
+def test_destroy_without_refresh_skips_reading_every_resource_first(tmp_path: Path) -> None:
+    recorder = Recorder()
+    make(tmp_path, recorder).destroy(refresh=False)
+    assert "-refresh=false" in recorder.calls[0]
+    make(tmp_path, recorder).destroy()
+    assert not any(arg.startswith("-refresh") for arg in recorder.calls[1])
 
 
 def test_variables_go_through_a_var_file_that_is_removed_afterwards(tmp_path: Path) -> None:
@@ -144,6 +153,21 @@ def test_tflocal_env_targets_localstack_and_drops_real_aws_settings(tmp_path: Pa
     assert "AWS_PROFILE" not in env
     assert "AWS_SESSION_TOKEN" not in env
     assert env["PATH"] == "/usr/bin"
+
+
+@pytest.mark.parametrize(
+    ("base", "tuned", "expected"),
+    [
+        ({}, True, GO_GC_PERCENT),  # the harness's own setting
+        ({"GOGC": "150"}, True, "150"),  # the caller's wins
+        ({}, False, None),  # what a user typing tflocal has
+    ],
+)
+def test_tflocal_env_sets_go_gc_only_when_tuned_and_unset(
+    tmp_path: Path, base: dict, tuned: bool, expected: str | None
+) -> None:
+    env = tflocal_env("http://127.0.0.1:4599", tmp_path, base=base, tuned=tuned)
+    assert env.get("GOGC") == expected
 
 
 def test_run_bounded_interrupts_a_command_that_overruns(tmp_path: Path) -> None:
