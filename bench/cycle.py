@@ -91,28 +91,22 @@ def harness_cycle(endpoint: str, parent: Path, timer: PhaseTimer) -> HarnessCycl
 
 
 def bare_cycle(endpoint: str, parent: Path) -> BareCycle:
-    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    bare = BareTerraform(workspace, endpoint)
-    bare.prepare()
-    try:
-        apply_s = _timed(bare.apply)
-        destroy_s = _timed(bare.destroy)
-    finally:
-        if bare.has_resources():
-            bare.destroy()
-    return BareCycle(apply_s, destroy_s)
+    return _plain_cycle(BareTerraform(create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS), endpoint))
 
 
 def stock_cycle(endpoint: str, parent: Path) -> BareCycle:
-    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    stock = StockTflocal(workspace, endpoint)
-    stock.init()
+    return _plain_cycle(StockTflocal(create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS), endpoint))
+
+
+def _plain_cycle(runner: BareTerraform) -> BareCycle:
+    """Untimed ``prepare``, then timed apply and destroy; whatever a failure leaves is destroyed."""
+    runner.prepare()
     try:
-        apply_s = _timed(stock.apply)
-        destroy_s = _timed(stock.destroy)
+        apply_s = _timed(runner.apply)
+        destroy_s = _timed(runner.destroy)
     finally:
-        if stock.has_resources():
-            stock.destroy()
+        if runner.has_resources():
+            runner.destroy()
     return BareCycle(apply_s, destroy_s)
 
 
@@ -178,7 +172,7 @@ class StockTflocal(BareTerraform):
         self.variables = ["-var", f"function_name=bench-stock-{workspace.suffix}"]
         self.tflocal = default_tflocal_binary()
 
-    def init(self) -> None:
+    def prepare(self) -> None:
         """Untimed, like the other sides' init."""
         self._run([self.tflocal, "init", *self.variables], TIMEOUTS.init)
 

@@ -109,3 +109,21 @@ def invoke(aws: Any, name: str, event: Any) -> Invocation:
         request_id=response["ResponseMetadata"]["RequestId"],
         log_tail=base64.b64decode(response.get("LogResult", "")).decode(errors="replace"),
     )
+
+
+def log_streams(aws: Any, name: str) -> dict[str, list[str]]:
+    """The function's CloudWatch log streams: stream name -> messages, oldest first ({} before the group exists)."""
+    group = f"/aws/lambda/{name}"
+    try:
+        described = aws.logs.describe_log_streams(logGroupName=group)["logStreams"]
+    except aws.logs.exceptions.ResourceNotFoundException:
+        return {}
+    return {
+        stream["logStreamName"]: [
+            event["message"]
+            for event in aws.logs.get_log_events(
+                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True, limit=10000
+            )["events"]
+        ]
+        for stream in described
+    }

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from embedded_helpers import MISSING_PYTHON, invoke, sandboxed_processes
+from embedded_helpers import MISSING_PYTHON, invoke, log_streams, sandboxed_processes
 from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
@@ -243,33 +243,17 @@ def lambda_handler(event, context):
     markers = [f"c{index}-{time.time_ns()}" for index in range(40)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         request_ids = list(pool.map(lambda marker: invoke(aws, name, {"marker": marker}).request_id, markers))
-    group = f"/aws/lambda/{name}"
-
-    def streams() -> dict[str, list[str]]:
-        try:
-            described = aws.logs.describe_log_streams(logGroupName=group)["logStreams"]
-        except aws.logs.exceptions.ResourceNotFoundException:
-            return {}
-        return {
-            stream["logStreamName"]: [
-                event["message"]
-                for event in aws.logs.get_log_events(
-                    logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True, limit=10000
-                )["events"]
-            ]
-            for stream in described
-        }
 
     def all_arrived() -> bool:
-        text = "".join(line for lines in streams().values() for line in lines)
+        text = "".join(line for lines in log_streams(aws, name).values() for line in lines)
         return all(f"REPORT RequestId: {request_id}" in text for request_id in request_ids)
 
     assert wait_until(all_arrived, timeout_s=30), "logs of some invocations never arrived"
-    everything = [line for lines in streams().values() for line in lines]
+    everything = [line for lines in log_streams(aws, name).values() for line in lines]
     for marker, request_id in zip(markers, request_ids, strict=True):
         assert sum(f"first line {marker}" in line for line in everything) == 1, marker
         assert sum(f"START RequestId: {request_id}" in line for line in everything) == 1, request_id
-    for lines in streams().values():
+    for lines in log_streams(aws, name).values():
         # within one environment's stream each invocation's lines stay together and in order
         starts = [index for index, line in enumerate(lines) if line.startswith("START RequestId:")]
         for start in starts:

@@ -17,7 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
-from embedded_helpers import OLD_PYTHON, REGION, invoke
+from embedded_helpers import OLD_PYTHON, REGION, invoke, log_streams
 from support import alive, wait_until
 
 from embedded_localstack.launcher import default_python, process_tree
@@ -41,23 +41,6 @@ def invoke_raw(aws: Any, name: str, payload: bytes) -> dict[str, Any]:
         "payload": json.loads(response["Payload"].read() or b"null"),
         "request_id": response["ResponseMetadata"]["RequestId"],
         "log_tail": base64.b64decode(response.get("LogResult", "")).decode(errors="replace"),
-    }
-
-
-def log_streams(aws: Any, name: str) -> dict[str, list[str]]:
-    group = f"/aws/lambda/{name}"
-    try:
-        described = aws.logs.describe_log_streams(logGroupName=group)["logStreams"]
-    except aws.logs.exceptions.ResourceNotFoundException:
-        return {}
-    return {
-        stream["logStreamName"]: [
-            event["message"]
-            for event in aws.logs.get_log_events(
-                logGroupName=group, logStreamName=stream["logStreamName"], startFromHead=True
-            )["events"]
-        ]
-        for stream in described
     }
 
 
