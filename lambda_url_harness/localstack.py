@@ -281,7 +281,11 @@ def try_docker(options: DiscoveryOptions, client_factory: Callable[[], Any] | No
     except DockerException as exc:
         return f"could not run {DOCKER_IMAGE} on 127.0.0.1:{port} ({exc})"
 
-    reason = wait_healthy(endpoint, options.required_services, options.startup_timeout_s)
+    try:
+        reason = wait_healthy(endpoint, options.required_services, options.startup_timeout_s)
+    except BaseException:  # interrupted (Ctrl-C) before anything recorded the container: never leave it running
+        container.remove(force=True)
+        raise
     if reason is not None:
         logs = _container_logs(container)
         try:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 START_TIME_TOLERANCE_S = 1.5
 """psutil derives start times from the boot time, which the kernel reports in whole seconds and which
 moves by a second when the clock is adjusted; a reused PID starts far later than that."""
-INTERRUPT_GRACE_S = 20.0
+INTERRUPT_GRACE_S = 60.0
 KILL_WAIT_S = 5.0
 
 

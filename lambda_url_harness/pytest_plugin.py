@@ -266,13 +266,11 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         ledger.track_workspace(deployment.working_dir, endpoint, resolved)
 
         def finish() -> None:
-            try:
-                if keep and deployment.tflocal.has_state():
-                    state.kept.append(_keep(deployment))
-                else:
-                    deployment.destroy()
-            finally:
-                ledger.forget_workspace(deployment.working_dir)
+            if keep and deployment.tflocal.has_state():
+                state.kept.append(_keep(deployment))
+            else:
+                deployment.destroy()  # if it fails, the workspace stays recorded: the next run destroys it
+            ledger.forget_workspace(deployment.working_dir)
 
         # Registered before apply: a half-finished apply is still destroyed.
         request.addfinalizer(finish)

@@ -168,10 +168,16 @@ class RunLedger:
             self._save()
 
     def close(self) -> None:
-        """A clean end: nothing is left to recover (whatever is still tracked was handled by the caller)."""
+        """The run ends: its record goes if nothing is tracked any more; what a failed cleanup left stays recorded,
+        so the next run clears it once this process is gone."""
         with self._lock:
-            if self._record is not None:
-                self.path.unlink(missing_ok=True)
+            record = self._record
+            if record is None:
+                return
+            if record.localstacks or record.workspaces or record.processes:
+                log.warning("run record %s keeps what this run could not clean up; the next run clears it", self.path)
+                return
+            self.path.unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------- recovery

@@ -38,14 +38,13 @@ from typing import Any, Protocol
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
+from lambda_url_harness.processes import INTERRUPT_GRACE_S
 from lambda_url_harness.project import DEFAULT_REGION
 from lambda_url_harness.tfconfig import terraform_env
 
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_LINES = 60
-INTERRUPT_GRACE_S = 60.0
-"""After a timeout, how long Terraform gets to stop cleanly (release the state lock) before SIGKILL."""
 
 GO_GC_PERCENT = "400"
 """``GOGC`` for terraform and the aws provider it starts (unless the caller's environment sets one).
