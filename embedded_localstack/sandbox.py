@@ -191,8 +191,14 @@ class LaunchSpec:
 
 
 def interpreter_prefix(interpreter: Path) -> Path:
-    """The installation the interpreter belongs to (``<prefix>/bin/python3.X``), bound at /var/lang."""
-    return interpreter.parent.parent
+    """The installation the interpreter belongs to (``<prefix>/bin/python3.X``), bound at /var/lang.
+
+    Resolved first: on a merged-/usr host ``/bin/python3.X`` would otherwise make the prefix ``/`` and show the
+    whole host filesystem at /var/lang."""
+    prefix = interpreter.resolve().parent.parent
+    if prefix == Path(prefix.anchor):
+        raise OSError(f"interpreter {interpreter} has no installation prefix of its own to bind at /var/lang")
+    return prefix
 
 
 def _namespace_args() -> list[str]:
@@ -264,8 +270,11 @@ def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict
     return result
 
 
-def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str]:
-    """The full command line of one function process (sandboxed or not)."""
+def command(
+    spec: LaunchSpec, network_args: list[str] | None = None, inside_only: Mapping[str, str] | None = None
+) -> list[str]:
+    """The full command line of one function process (sandboxed or not); ``inside_only`` are variables bwrap sets
+    inside the sandbox only (see :func:`split_environment`)."""
     if not spec.sandboxed:
         return runtime_command(spec)
     prefix = interpreter_prefix(spec.interpreter)
@@ -281,8 +290,22 @@ def command(spec: LaunchSpec, network_args: list[str] | None = None) -> list[str
     for name, host_path in identity_files().items():
         args += ["--ro-bind", str(host_path), f"/etc/{name}"]
     args += ["--dir", "/opt", "--size", str(spec.tmp_mb * 1024 * 1024), "--perms", "1777", "--tmpfs", "/tmp"]  # noqa: S108
+    for name, value in sorted((inside_only or {}).items()):
+        args += ["--setenv", name, value]
     args += ["--chdir", SANDBOX_TASK_ROOT, "--", *runtime_command(spec)]
     return args
+
+
+def split_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(what the host-side processes get, what only the sandboxed process gets).
+
+    The host side of a sandboxed start (the cgroup-joining shell, bwrap) runs outside every namespace, so the
+    variables the loader and libc read at start-up (``LD_PRELOAD``, ``GLIBC_TUNABLES``, ``GCONV_PATH``, ...) must
+    not reach it: bwrap sets them inside with ``--setenv``."""
+    if not spec.sandboxed:
+        return dict(environment), {}
+    inside_only = {name: value for name, value in environment.items() if is_startup_variable(name)}
+    return {name: value for name, value in environment.items() if name not in inside_only}, inside_only
 
 
 def identity_files() -> dict[str, Path]:
@@ -434,11 +457,12 @@ def launch(
 ) -> subprocess.Popen[bytes]:
     """Start one function process (own process group) with exactly ``environment``; stdout/stderr to ``output``."""
     prefix = cgroup.join_prefix() if spec.sandboxed and cgroup is not None else []
+    host_environment, inside_only = split_environment(spec, launch_environment(spec, environment))
 
     def popen(argv: list[str], extra_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             [*prefix, *argv],
-            env=launch_environment(spec, environment),
+            env=host_environment,
             cwd="/" if spec.sandboxed else spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -450,14 +474,16 @@ def launch(
 
     def start() -> subprocess.Popen[bytes]:
         if not spec.sandboxed or spec.gateway_port is None:
-            return popen(command(spec))
-        return _start_with_own_network(spec, popen, prefix)
+            return popen(command(spec, inside_only=inside_only))
+        return _start_with_own_network(spec, popen, prefix, inside_only)
 
     with _LAUNCH_LOCK:
         return _LAUNCHER.submit(start).result()
 
 
-def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> subprocess.Popen[bytes]:
+def _start_with_own_network(
+    spec: LaunchSpec, popen: Any, prefix: list[str], inside_only: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
     """bwrap in a new network namespace, held before the function starts until pasta has connected it.
 
     pasta gives the namespace user-mode networking: outbound connections leave through the host's sockets (as
@@ -472,7 +498,7 @@ def _start_with_own_network(spec: LaunchSpec, popen: Any, prefix: list[str]) -> 
     block_read, block_write = os.pipe()
     network_args = ["--unshare-net", "--info-fd", str(info_write), "--block-fd", str(block_read)]
     try:
-        process = popen(command(spec, network_args), (info_write, block_read))
+        process = popen(command(spec, network_args, inside_only), (info_write, block_read))
     finally:
         os.close(info_write)
         os.close(block_read)

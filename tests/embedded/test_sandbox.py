@@ -439,14 +439,30 @@ def lambda_handler(event, context):
 )
 def test_startup_variables_force_a_fresh_process(aws, deploy_function, embedded, variables, spare_fits):
     def idle_spare() -> bool:
+        # The interpreter itself, not only its bwrap: the spare joins the pool once its sandbox is released.
         return any(
             f"/embedded-lambda-{embedded.pid}/spare-" in Path(f"/proc/{pid}/cgroup").read_text()
+            and Path(f"/proc/{pid}/comm").read_text().startswith("python")
             for pid in sandboxed_processes(embedded.pid)
         )
 
     name = deploy_function({"lambda_function.py": OBSERVE_START}, environment=variables)
     assert wait_until(idle_spare, timeout_s=15), "no idle spare to choose from"
     assert invoke(aws, name, {}).payload is spare_fits
+
+
+def test_loader_variables_reach_only_the_sandboxed_process(aws, deploy_function, embedded):
+    """The loader's variables (LD_*, GLIBC_TUNABLES, ...) are set inside by bwrap: the host-side bwrap, which runs
+    outside every namespace, never has them (a function's LD_PRELOAD must not load anything on the host)."""
+    code = 'import os\n\ndef lambda_handler(event, context):\n    return os.environ.get("GLIBC_TUNABLES")\n'
+    name = deploy_function({"lambda_function.py": code}, environment={"GLIBC_TUNABLES": "glibc.malloc.check=0"})
+    assert invoke(aws, name, {}).payload == "glibc.malloc.check=0"
+    host_side = [
+        pid for pid in sandboxed_processes(embedded.pid) if Path(f"/proc/{pid}/comm").read_text().strip() == "bwrap"
+    ]
+    assert host_side, "no bwrap process found for the running environments"
+    for pid in host_side:
+        assert b"GLIBC_TUNABLES=" not in Path(f"/proc/{pid}/environ").read_bytes(), pid
 
 
 # -- 9. never stop what we did not start ---------------------------------------------------------------------
