@@ -124,40 +124,51 @@ class SparePool:
         threading.Thread(target=self._start, args=(runtime, interpreter), name="spare-runtime", daemon=True).start()
 
     def _start(self, runtime: str, interpreter: Path) -> None:
-        sandboxed = self._sandboxed()
-        task_root = cgroup = None
-        if sandboxed:
-            task_root = spares_dir() / uuid.uuid4().hex[:12]
-            task_root.mkdir(mode=0o700)
-            cgroup = Cgroup(f"spare-{task_root.name}")
-        ours, theirs = socket.socketpair()
-        spec = LaunchSpec(
-            sandboxed,
-            runtime,
-            interpreter,
-            task_root or Path("/"),
-            theirs.fileno(),
-            gateway_port=self._gateway_port(),
-        )
         try:
-            # The adopter hands over the environment's log file.
-            process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)
-        except OSError as error:
+            spare: Spare | None = self._launch(runtime, interpreter)
+        except Exception as error:  # a spare only saves time: no failure may keep later ones from starting
             LOG.warning("cannot start a spare for %s: %s", runtime, error)
-            ours.close()
-            _remove(task_root, cgroup)
-            with self._lock:
-                self._starting.discard(runtime)
-            return
-        finally:
-            theirs.close()
+            spare = None
         with self._lock:
             self._starting.discard(runtime)
-            previous = self._idle.pop(runtime, None)
-            self._idle[runtime] = Spare(process, ours, task_root, cgroup)
+            previous = self._idle.pop(runtime, None) if spare is not None else None
+            if spare is not None:
+                self._idle[runtime] = spare
         if previous is not None:  # cannot happen under the lock discipline above; never leave one running
             end_spare(previous)
-        LOG.debug("spare runtime %s started for %s", process.pid, runtime)
+        if spare is not None:
+            LOG.debug("spare runtime %s started for %s", spare.process.pid, runtime)
+
+    def _launch(self, runtime: str, interpreter: Path) -> Spare:
+        """One spare process; everything made for it is removed again if it cannot start."""
+        sandboxed = self._sandboxed()
+        task_root = cgroup = None
+        ours = None
+        try:
+            if sandboxed:
+                task_root = spares_dir() / uuid.uuid4().hex[:12]
+                task_root.mkdir(mode=0o700)
+                cgroup = Cgroup(f"spare-{task_root.name}")
+            ours, theirs = socket.socketpair()
+            try:
+                spec = LaunchSpec(
+                    sandboxed,
+                    runtime,
+                    interpreter,
+                    task_root or Path("/"),
+                    theirs.fileno(),
+                    gateway_port=self._gateway_port(),
+                )
+                # The adopter hands over the environment's log file.
+                process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)
+            finally:
+                theirs.close()
+        except BaseException:
+            if ours is not None:
+                ours.close()
+            _remove(task_root, cgroup)
+            raise
+        return Spare(process, ours, task_root, cgroup)
 
 
 def spares_dir() -> Path:
