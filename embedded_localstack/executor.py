@@ -315,7 +315,13 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             # sys.exit() or a crash while the handler module was imported: AWS answers the invoke with
             # Runtime.ExitError (HTTP 200), not with a service error.
             code = self._exit_code()
-            LOG.info("executor %s: function process exited with %s during init", self.id, code)
+            # The tail of its output names the cause (a sandbox set-up error of bwrap, a traceback, ...).
+            LOG.info(
+                "executor %s: function process exited with %s during init; its output ends: %s",
+                self.id,
+                code,
+                self.get_logs()[-1000:].strip() or "(nothing)",
+            )
             self._init_failure = InitFailure("Runtime.ExitError", None, exit_reason(code, self._sandboxed))
             self._end_process()
             return (time.perf_counter() - started) * 1000
