@@ -19,6 +19,7 @@ from lambda_url_harness.function_url import (
     wait_for_status,
 )
 from lambda_url_harness.inventory import localstack_session
+from lambda_url_harness.processes import ProcessTracker
 from lambda_url_harness.project import DEFAULT_REGION, STATE_DIR
 from lambda_url_harness.terraform import CommandTimeouts, Runner, TerraformError, Tflocal, run_bounded, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
@@ -49,6 +50,10 @@ class Deployment:
     ``destroy()`` is safe to call at any point, any number of times: it runs
     ``tflocal destroy`` whenever init got far enough to leave state behind, which is why
     callers register it as a finalizer *before* ``apply()``.
+
+    Its Terraform commands share one aws provider process (``reuse_provider``, see
+    :mod:`lambda_url_harness.provider_server`); ``destroy()`` ends it, and a deployment that is kept calls
+    ``close()``. ``tracker`` records that process for the next run should this one be killed.
     """
 
     def __init__(
@@ -65,6 +70,8 @@ class Deployment:
         timeouts: CommandTimeouts | None = None,
         runner: Runner = run_bounded,
         refresh_before_destroy: bool = False,
+        reuse_provider: bool = True,
+        tracker: ProcessTracker | None = None,
     ) -> None:
         self.working_dir = working_dir
         self.refresh_before_destroy = refresh_before_destroy
@@ -84,7 +91,13 @@ class Deployment:
         """The workspace's unique suffix, which resource names derive from."""
         self.timer = timer
         self.tflocal = Tflocal(
-            working_dir, tflocal_env(endpoint, state_dir, region), self.variables, timeouts=timeouts, runner=runner
+            working_dir,
+            tflocal_env(endpoint, state_dir, region),
+            self.variables,
+            timeouts=timeouts,
+            runner=runner,
+            reuse_provider=reuse_provider,
+            tracker=tracker,
         )
         self.outputs: dict[str, Any] = {}
         self._initialized = False
@@ -156,8 +169,21 @@ class Deployment:
         with self.timer.phase("plan", self.label):
             return self.tflocal.plan_has_changes()
 
+    def close(self) -> None:
+        """Release what this object holds (HTTP session, aws provider process); the deployment itself stays."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self.tflocal.close()
+
     def destroy(self) -> None:
-        """Destroy what the state lists; idempotent (a second call finds no state and does nothing)."""
+        """Destroy what the state lists, then :meth:`close`; idempotent (a second call finds no state)."""
+        try:
+            self._destroy()
+        finally:
+            self.close()
+
+    def _destroy(self) -> None:
         if self._http is not None:
             self._http.close()
             self._http = None

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import time
+from typing import Protocol
 
 import psutil
 
@@ -85,3 +86,15 @@ def stop_process_group(pid: int, started: float, grace_s: float = INTERRUPT_GRAC
             os.killpg(pid, signal.SIGKILL)
         _wait_group_gone(pid, KILL_WAIT_S)
     return True
+
+
+class ProcessTracker(Protocol):
+    """Told about every long-running process the harness starts (e.g. :class:`lambda_url_harness.runs.RunLedger`).
+
+    Such a process leads its own process group, so it outlives a SIGKILLed caller; a tracker's record lets
+    the next run stop it (:func:`stop_process_group`).
+    """
+
+    def process_started(self, pid: int, command: str) -> None: ...
+
+    def process_ended(self, pid: int) -> None: ...

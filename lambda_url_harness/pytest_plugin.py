@@ -65,6 +65,8 @@ class SessionState:
     ledger: RunLedger | None = None
     kept: list[str] = field(default_factory=list)
     """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
+    reuse_provider: bool = True
+    """False with ``--no-provider-reuse``: Terraform starts its own aws providers for every command."""
 
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -99,6 +101,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="do not destroy deployments (nor stop a LocalStack the session started); print how to do it later",
     )
     group.addoption(
+        "--no-provider-reuse",
+        action="store_true",
+        help="let Terraform start its own aws provider for every phase of every command, as plain tflocal does "
+        "(default: each deployment's commands share one provider process, docs/harness.md)",
+    )
+    group.addoption(
         "--terraform-output",
         action="store_true",
         help="show tflocal/terraform output live (otherwise it is quoted only when a command fails)",
@@ -110,7 +118,7 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_services(config.getoption("--localstack-services"))
     except ValueError as exc:
         raise pytest.UsageError(f"--localstack-services: {exc}") from None
-    state = SessionState(state_dir=state_root())
+    state = SessionState(state_dir=state_root(), reuse_provider=not config.getoption("--no-provider-reuse"))
     state.ledger = RunLedger(state.state_dir, label=_run_label(config))  # inspects no process until used
     config.stash[STATE_KEY] = state
 
@@ -262,11 +270,14 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             label=f"{name or source.name}{'' if root == '.' else '/' + root}:{workspace.suffix}",
             suffix=workspace.suffix,
             runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
+            reuse_provider=state.reuse_provider,
+            tracker=ledger,
         )
         ledger.track_workspace(deployment.working_dir, endpoint, resolved)
 
         def finish() -> None:
             if keep and deployment.tflocal.has_state():
+                deployment.close()
                 state.kept.append(_keep(deployment))
             else:
                 deployment.destroy()  # if it fails, the workspace stays recorded: the next run destroys it

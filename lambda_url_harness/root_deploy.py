@@ -146,6 +146,7 @@ def deploy(
             state_dir=state_dir,
             runner=functools.partial(run_bounded, tracker=ledger),
             refresh_before_destroy=True,  # the repo root's resources may also be changed by hand
+            tracker=ledger,
         )
         out("==> tflocal init + apply in the repo root (~30-60 s)")
         try:
@@ -155,6 +156,7 @@ def deploy(
             out("deploy failed; `make destroy` removes whatever was created (and LocalStack if we started it)")
             raise
         finally:
+            deployment.close()
             ledger.close()
         answer: dict[str, Any] = response.json()
 
@@ -189,21 +191,22 @@ def destroy(
         _recover(state_dir, out)
         record = read_record(state_dir)
         endpoint = record.endpoint if record else _endpoint_without_record(environment)
-        probe = Deployment(root, endpoint, timer, label="repo root", state_dir=state_dir, refresh_before_destroy=True)
-        if probe.tflocal.has_state():
-            if health(endpoint) is None:
-                raise DeployError(
-                    f"{root}/terraform.tfstate lists resources but no LocalStack answers at {endpoint}. "
-                    "Start it again (`make start`) and retry, or delete terraform.tfstate if that "
-                    "LocalStack's data is gone for good."
-                )
-            clear_stale_override(root)
-            outputs = probe.tflocal.outputs()
-            out(f"==> tflocal destroy in the repo root against {endpoint}")
-            probe.destroy()
-            _check_nothing_left(endpoint, outputs, out)
-        else:
-            out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
+        ledger = RunLedger(state_dir, label="destroy")
+        probe = Deployment(
+            root,
+            endpoint,
+            timer,
+            label="repo root",
+            state_dir=state_dir,
+            runner=functools.partial(run_bounded, tracker=ledger),
+            refresh_before_destroy=True,
+            tracker=ledger,
+        )
+        try:
+            _destroy_root(root, endpoint, probe, out)
+        finally:
+            probe.close()
+            ledger.close()
         if record and record.owned:
             if record.is_alive():
                 out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")
@@ -218,6 +221,23 @@ def destroy(
         (state_dir / RECORD_NAME).unlink(missing_ok=True)
     if timer.records:
         out("phase timings:\n" + timer.summary())
+
+
+def _destroy_root(root: Path, endpoint: str, probe: Deployment, out: Printer) -> None:
+    if probe.tflocal.has_state():
+        if health(endpoint) is None:
+            raise DeployError(
+                f"{root}/terraform.tfstate lists resources but no LocalStack answers at {endpoint}. "
+                "Start it again (`make start`) and retry, or delete terraform.tfstate if that "
+                "LocalStack's data is gone for good."
+            )
+        clear_stale_override(root)
+        outputs = probe.tflocal.outputs()
+        out(f"==> tflocal destroy in the repo root against {endpoint}")
+        probe.destroy()
+        _check_nothing_left(endpoint, outputs, out)
+    else:
+        out("==> nothing deployed in the repo root (no resources in terraform.tfstate)")
 
 
 def _check_nothing_left(endpoint: str, outputs: dict[str, Any], out: Printer) -> None:

@@ -153,7 +153,7 @@ class RunLedger:
             self.record.workspaces = [item for item in self.record.workspaces if item.path != str(path)]
             self._save()
 
-    # ProcessTracker protocol of lambda_url_harness.terraform.run_bounded
+    # lambda_url_harness.processes.ProcessTracker (run_bounded's tflocal, provider servers)
     def process_started(self, pid: int, command: str) -> None:
         started = processes.start_time(pid)
         if started is None:

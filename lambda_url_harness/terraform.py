@@ -34,12 +34,19 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
-from lambda_url_harness.processes import INTERRUPT_GRACE_S
+from lambda_url_harness.processes import INTERRUPT_GRACE_S, ProcessTracker
 from lambda_url_harness.project import DEFAULT_REGION
+from lambda_url_harness.provider_server import (
+    RECONFIGURE_FAILURE,
+    ProviderServer,
+    ProviderServerError,
+    provider_binary,
+    server_environment,
+)
 from lambda_url_harness.tfconfig import terraform_env
 
 log = logging.getLogger(__name__)
@@ -152,18 +159,6 @@ class CompletedCommand:
     returncode: int
     stdout: str
     stderr: str
-
-
-class ProcessTracker(Protocol):
-    """Told about every process :func:`run_bounded` starts (e.g. :class:`lambda_url_harness.runs.RunLedger`).
-
-    The process leads its own process group, so it outlives a SIGKILLed caller; a tracker's record lets
-    the next run stop it.
-    """
-
-    def process_started(self, pid: int, command: str) -> None: ...
-
-    def process_ended(self, pid: int) -> None: ...
 
 
 def run_bounded(
@@ -282,9 +277,10 @@ class _BoundedTerraform(Terraform):
         kwargs.pop("capture_output", None)  # always captured: the error message needs it
         kwargs.pop("raise_on_error", None)  # always raised, see accepted_returncodes
         kwargs.pop("synchronous", None)
+        extra_env: Mapping[str, str] = kwargs.pop("extra_env", None) or {}
         argv = self.generate_cmd_string(cmd, *args, **kwargs)
         try:
-            result = self._runner(argv, Path(self.working_dir), self._env, timeout_s)
+            result = self._runner(argv, Path(self.working_dir), {**self._env, **extra_env}, timeout_s)
         finally:
             self.temp_var_files.clean_up()  # -var-file temp files python-terraform wrote for map variables
         if result.returncode not in accepted_returncodes:
@@ -293,7 +289,13 @@ class _BoundedTerraform(Terraform):
 
 
 class Tflocal:
-    """tflocal in one working directory, with fixed input variables for every command."""
+    """tflocal in one working directory, with fixed input variables for every command.
+
+    ``reuse_provider``: every command after ``init`` attaches to one aws provider process for this directory
+    (:mod:`lambda_url_harness.provider_server`) instead of Terraform starting three to four per command; ``close()``
+    ends it. When no server can be used (no aws provider installed, an ``https`` endpoint with a CA bundle, the
+    caller's own ``TF_REATTACH_PROVIDERS``) or it fails, Terraform starts its providers as usual.
+    """
 
     def __init__(
         self,
@@ -304,6 +306,8 @@ class Tflocal:
         binary: str | None = None,
         timeouts: CommandTimeouts | None = None,
         runner: Runner = run_bounded,
+        reuse_provider: bool = False,
+        tracker: ProcessTracker | None = None,
     ) -> None:
         if not working_dir.is_dir():
             raise NotADirectoryError(f"terraform working dir {working_dir} does not exist")
@@ -318,20 +322,82 @@ class Tflocal:
             variables=variables or {},
             runner=runner,
         )
+        self.reuse_provider = reuse_provider
+        self._tracker = tracker
+        self._server: ProviderServer | None = None
 
     def init(self) -> None:
         # -var is needed by init too when variables feed module sources; python-terraform adds them.
         self._terraform.init(timeout_s=self.timeouts.init)
 
     def apply(self) -> None:
-        self._terraform.apply(skip_plan=True, timeout_s=self.timeouts.apply)
+        self._with_provider(self._terraform.apply, skip_plan=True, timeout_s=self.timeouts.apply)
 
     def plan_has_changes(self) -> bool:
         """``plan -detailed-exitcode``: False when the plan is empty, True when it has changes."""
-        returncode, _, _ = self._terraform.plan(
-            detailed_exitcode=IsFlagged, timeout_s=self.timeouts.plan, accepted_returncodes=(0, 2)
+        returncode, _, _ = self._with_provider(
+            self._terraform.plan, detailed_exitcode=IsFlagged, timeout_s=self.timeouts.plan, accepted_returncodes=(0, 2)
         )
         return returncode == 2
+
+    @property
+    def provider_server(self) -> ProviderServer | None:
+        """The aws provider process the next command attaches to, if one runs."""
+        return self._server
+
+    def close(self) -> None:
+        """End this directory's aws provider server, if one runs (commands after this start a new one)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+    def _provider_env(self) -> dict[str, str]:
+        """``TF_REATTACH_PROVIDERS`` for the next command, or ``{}`` when Terraform should start its own."""
+        if not self.reuse_provider:
+            return {}
+        if self._server is not None and not self._server.running():
+            log.warning(
+                "the aws provider server %d for %s ended (exit code %s); starting another",
+                self._server.pid,
+                self.working_dir,
+                self._server.process.returncode,
+            )
+            self.close()
+        if self._server is None:
+            binary = provider_binary(self.working_dir)
+            server_env = server_environment(self.env, self.env.get("AWS_ENDPOINT_URL", ""))
+            if binary is None or server_env is None:
+                log.info("%s: Terraform starts its own aws providers (no provider server here)", self.working_dir)
+                self.reuse_provider = False
+                return {}
+            self._server = ProviderServer(binary, self.working_dir, server_env, tracker=self._tracker)
+        try:
+            return self._server.reattach_env()
+        except ProviderServerError as exc:
+            log.warning("%s\nTerraform starts its own aws providers instead", exc)
+            self.close()
+            self.reuse_provider = False
+            return {}
+
+    def _with_provider(self, command: Callable[..., tuple[int, str, str]], **kwargs: Any) -> tuple[int, str, str]:
+        """Run ``command`` attached to the provider server; once again without it if the server was the problem."""
+        extra_env = self._provider_env()
+        try:
+            return command(extra_env=extra_env, **kwargs)
+        except TerraformError as exc:
+            server = self._server
+            if not extra_env or server is None or exc.timed_out_after_s is not None:
+                raise
+            if server.running() and RECONFIGURE_FAILURE not in str(exc):
+                raise  # Terraform's own failure: the same without the server
+            log.warning(
+                "`%s` failed with the shared aws provider (%s); running it again with Terraform's own providers",
+                shlex.join(exc.argv),
+                "it ended" if not server.running() else RECONFIGURE_FAILURE,
+            )
+            self.close()
+            self.reuse_provider = False
+            return command(**kwargs)
 
     def outputs(self) -> dict[str, Any]:
         """All root outputs as ``{name: value}``.
@@ -357,8 +423,12 @@ class Tflocal:
     def destroy(self, timeout_s: float | None = None, *, refresh: bool = True) -> None:
         """``destroy -auto-approve``; ``refresh=False`` adds ``-refresh=false`` (no read of each resource first)."""
         options: dict[str, Any] = {} if refresh else {"refresh": False}
-        self._terraform.destroy(
-            force=IsNotFlagged, auto_approve=True, timeout_s=timeout_s or self.timeouts.destroy, **options
+        self._with_provider(
+            self._terraform.destroy,
+            force=IsNotFlagged,
+            auto_approve=True,
+            timeout_s=timeout_s or self.timeouts.destroy,
+            **options,
         )
 
     def destroy_command_line(self) -> str:

@@ -85,12 +85,13 @@ def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
         if name not in ("LAMBDA_URL_HARNESS_STATE_DIR", "AWS_ENDPOINT_URL", "VIRTUAL_ENV", "PYTHONPATH")
     }
     environment["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    options = [f"--localstack={mode}"]
+    basetemp = tmp_path / "basetemp"  # the run's workspaces (and the shared aws provider's working dir)
+    options = [f"--localstack={mode}", f"--basetemp={basetemp}"]
     if mode == "external":
         environment["LOCALSTACK_ENDPOINT"] = localstack_endpoint
-    else:
+    else:  # also the option that turns the shared aws provider off
         environment.pop("LOCALSTACK_ENDPOINT", None)
-        options.append(f"--localstack-python={LOCALSTACK_VENV_PYTHON}")
+        options += [f"--localstack-python={LOCALSTACK_VENV_PYTHON}", "--no-provider-reuse"]
 
     started = time.monotonic()
     run = subprocess.run(
@@ -124,6 +125,9 @@ def test_foreign_project_deploys_calls_and_destroys_through_the_plugin(
     assert not list((state_dir / "runs").glob("*.json")), "a clean run leaves no run record"
 
     assert processes_under(project) == set()
+    assert processes_under(basetemp) == set(), "no terraform, tflocal or aws provider outlives the run"
+    servers = {path.parent.name for path in basetemp.rglob("harness-aws-provider.out")}
+    assert servers == (set() if mode == "embedded" else {".terraform"}), "shared provider unless turned off"
     assert not list(project.rglob("terraform.tfstate")), "the workspace is a temp copy, never the project"
     if mode == "embedded":
         assert processes_under(state_dir) == set(), "the LocalStack the run started is stopped"

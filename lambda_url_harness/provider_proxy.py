@@ -1,0 +1,155 @@
+"""A gRPC pass-through between Terraform and one provider server that answers repeated config validations.
+
+With the aws provider attached once per working directory (:mod:`lambda_url_harness.provider_server`), what is
+left of its CPU per command is mostly ``PrepareProviderConfig`` (the protocol's ValidateProviderConfig): the
+provider SDK re-validates the schema of every one of its ~1,500 resources on each call (``InternalValidate``,
+~1.3 s of CPU here) before it checks the few provider arguments. Terraform calls it once per walk: three times
+per ``apply``, three to four per ``destroy``, each time with the same request when the provider configuration
+is literal (tflocal's override is).
+
+This proxy forwards every call unchanged (request and response bytes, metadata, status, streams) and keeps the
+answers to ``PrepareProviderConfig``/``ValidateProviderConfig`` per exact request bytes: an identical request to
+the same provider process is answered with the provider's own earlier answer. Any other request, or a changed
+configuration, reaches the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from pathlib import Path
+from typing import Any, NoReturn
+
+import grpc
+
+log = logging.getLogger(__name__)
+
+CACHED_METHODS = frozenset(
+    {
+        "/tfplugin5.Provider/PrepareProviderConfig",
+        "/tfplugin6.Provider/ValidateProviderConfig",
+    }
+)
+"""Pure functions of their request for one provider binary: the configuration's validation."""
+STREAM_STREAM_METHODS = frozenset({"/plugin.GRPCBroker/StartStream"})
+UNARY_STREAM_METHODS = frozenset({"/plugin.GRPCStdio/StreamStdio"})
+"""go-plugin's own streaming services; every Terraform provider RPC (tfplugin5/6) is unary."""
+UNLIMITED_MESSAGES = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
+"""The aws provider's schema is one message of many MB; gRPC's default limit is 4 MB."""
+MAX_CONCURRENT_RPCS = 64
+"""Terraform runs up to 10 operations in parallel; each provider instance also holds two go-plugin streams."""
+STOP_GRACE_S = 2.0
+
+
+class ProviderProxy:
+    """Listens on a fresh unix socket and forwards to the provider at ``upstream`` (a unix socket path)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="tfproxy-"))  # short: unix socket paths max 107 bytes
+        self.address = str(self._socket_dir / "s")
+        self._channel = grpc.insecure_channel(f"unix:{upstream}", options=UNLIMITED_MESSAGES)
+        self._answers: dict[tuple[str, bytes], bytes] = {}
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="tfproxy"),
+            handlers=[_Forwarder(self)],
+            options=UNLIMITED_MESSAGES,
+        )
+        self._server.add_insecure_port(f"unix:{self.address}")
+        self._server.start()
+        log.debug("provider proxy %s -> %s", self.address, upstream)
+
+    def stop(self) -> None:
+        self._server.stop(STOP_GRACE_S).wait(STOP_GRACE_S + 1)
+        self._channel.close()
+        Path(self.address).unlink(missing_ok=True)
+        self._socket_dir.rmdir()
+
+    # ---------------------------------------------------------------- forwarding
+
+    def unary(self, method: str) -> Callable[[bytes, grpc.ServicerContext], bytes]:
+        call = self._channel.unary_unary(method)
+        cached = method in CACHED_METHODS
+
+        def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            if cached:
+                with self._lock:
+                    answer = self._answers.get((method, request))
+                    if answer is not None:
+                        self.hits += 1
+                        return answer
+            try:
+                answer = call(request, metadata=_forwardable(context))
+            except grpc.RpcError as exc:
+                _abort_like(context, exc)
+            if cached:
+                with self._lock:
+                    self.misses += 1
+                    self._answers[(method, request)] = answer
+            return answer
+
+        return handle
+
+    def unary_stream(self, method: str) -> Callable[[bytes, grpc.ServicerContext], Iterator[bytes]]:
+        call = self._channel.unary_stream(method)
+
+        def handle(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+            responses = call(request, metadata=_forwardable(context))
+            context.add_callback(responses.cancel)
+            return _relay(responses, context)
+
+        return handle
+
+    def stream_stream(self, method: str) -> Callable[[Iterator[bytes], grpc.ServicerContext], Iterator[bytes]]:
+        call = self._channel.stream_stream(method)
+
+        def handle(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+            responses = call(_until_closed(requests), metadata=_forwardable(context))
+            context.add_callback(responses.cancel)
+            return _relay(responses, context)
+
+        return handle
+
+
+class _Forwarder(grpc.GenericRpcHandler):
+    def __init__(self, proxy: ProviderProxy) -> None:
+        self._proxy = proxy
+
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        if method in STREAM_STREAM_METHODS:
+            return grpc.stream_stream_rpc_method_handler(self._proxy.stream_stream(method))
+        if method in UNARY_STREAM_METHODS:
+            return grpc.unary_stream_rpc_method_handler(self._proxy.unary_stream(method))
+        return grpc.unary_unary_rpc_method_handler(self._proxy.unary(method))
+
+
+def _forwardable(context: grpc.ServicerContext) -> list[tuple[str, Any]]:
+    return [(key, value) for key, value in context.invocation_metadata() if not key.startswith(":")]
+
+
+def _until_closed(requests: Iterator[bytes]) -> Iterator[bytes]:
+    """The caller's request stream, ending (not raising) when the caller cancels or disconnects."""
+    try:
+        yield from requests
+    except grpc.RpcError:
+        return
+
+
+def _relay(responses: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
+    try:
+        yield from responses
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.CANCELLED:
+            _abort_like(context, exc)
+
+
+def _abort_like(context: grpc.ServicerContext, exc: grpc.RpcError) -> NoReturn:
+    context.abort(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
+    raise AssertionError("unreachable: ServicerContext.abort raises")

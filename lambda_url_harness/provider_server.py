@@ -1,0 +1,183 @@
+"""One aws provider process per working directory that Terraform attaches to instead of starting its own.
+
+Terraform starts the aws provider afresh for every phase of every command (schema, validate, plan, apply: three to
+four processes per ``apply`` or ``destroy``), and each fresh process builds the provider's schema again before it
+answers: ~1 s of CPU each on top of the work itself (docs/benchmarks.md). Terraform can instead attach to a
+provider that already runs (``TF_REATTACH_PROVIDERS``, the provider's ``-debug`` mode, made for debuggers): one
+process then serves every phase of every command in the working directory, warm after its first use.
+
+What the provider sees stays what Terraform would give it: the process runs in the working directory (relative
+paths such as a Lambda ``filename`` resolve the same) with the command's environment, except
+
+* ``AWS_CA_BUNDLE`` when the endpoint is plain ``http://``: on a second ``Configure`` the aws provider keeps its
+  first HTTP client, and aws-sdk-go-base refuses to add a CA bundle to it ("unable to add custom RootCAs
+  HTTPClient"). Without TLS a CA bundle has no effect. An ``https://`` endpoint with a CA bundle gets no server.
+* the provider SDK's log levels, off unless the caller set ``TF_LOG``/``TF_LOG_PROVIDER`` (in ``-debug`` mode the
+  provider logs at trace level to its stderr, ~0.7 MB per command); its stderr goes to :data:`LOG_NAME`.
+
+Terraform talks to it through a :class:`~lambda_url_harness.provider_proxy.ProviderProxy`, which answers
+repeated configuration validations (the largest cost left per command) from the provider's earlier answers.
+
+One server serves one working directory, and one Terraform command at a time (each ``Configure`` replaces the
+provider's configuration). It runs in its own session, so Ctrl-C reaches only Terraform, which then finishes
+gracefully with the provider still there; :meth:`ProviderServer.stop` ends it, and a :class:`ProcessTracker`
+records it so that the next run stops it when this one was killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from lambda_url_harness.processes import ProcessTracker
+from lambda_url_harness.provider_proxy import ProviderProxy
+
+log = logging.getLogger(__name__)
+
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+REATTACH_VARIABLE = "TF_REATTACH_PROVIDERS"
+REATTACH_PREFIX = f"{REATTACH_VARIABLE}="
+OUTPUT_NAME = "harness-aws-provider.out"
+LOG_NAME = "harness-aws-provider.log"
+"""Both in the working directory's ``.terraform/`` (Terraform's own, ignored by git and by workspace copies)."""
+START_TIMEOUT_S = 60.0
+"""Measured: the reattach line appears ~0.1 s after the start; a loaded machine may take seconds."""
+STOP_GRACE_S = 10.0
+_POLL_S = 0.01
+
+SDK_LOG_VARIABLES = (
+    "TF_LOG_PROVIDER",
+    "TF_LOG_SDK",
+    "TF_LOG_SDK_PROTO",
+    "TF_LOG_SDK_MUX",
+    "TF_LOG_SDK_FRAMEWORK",
+    "TF_LOG_SDK_HELPER_SCHEMA",
+    "TF_LOG_SDK_HELPER_RESOURCE",
+)
+RECONFIGURE_FAILURE = "unable to add custom RootCAs HTTPClient"
+"""What the aws provider answers when a CA bundle is configured on a re-configuration (see the module docstring);
+a command that fails with it is run again without a server."""
+
+
+class ProviderServerError(RuntimeError):
+    """The provider did not start in debug mode; the message quotes what it printed."""
+
+
+def provider_binary(working_dir: Path) -> Path | None:
+    """The aws provider ``terraform init`` installed for ``working_dir``, or None (none, or more than one)."""
+    found = sorted((working_dir / ".terraform" / "providers" / AWS_PROVIDER).glob("*/*/terraform-provider-aws*"))
+    return found[0] if len(found) == 1 else None
+
+
+def server_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str] | None:
+    """The provider server's environment for Terraform commands with ``env``; None when no server may be used."""
+    if REATTACH_VARIABLE in env:
+        return None  # the caller attaches providers of its own (a debugger)
+    server_env = dict(env)
+    if endpoint.startswith("http://"):
+        server_env.pop("AWS_CA_BUNDLE", None)
+    elif "AWS_CA_BUNDLE" in env:
+        return None
+    if not (env.get("TF_LOG") or env.get("TF_LOG_PROVIDER")):
+        server_env.update({name: "off" for name in SDK_LOG_VARIABLES})
+    return server_env
+
+
+class ProviderServer:
+    """An aws provider running in ``-debug`` mode for ``working_dir``; started by the constructor."""
+
+    def __init__(
+        self, binary: Path, working_dir: Path, env: Mapping[str, str], *, tracker: ProcessTracker | None = None
+    ) -> None:
+        self.binary = binary
+        self.working_dir = working_dir
+        self._tracker = tracker
+        self._output = working_dir / ".terraform" / OUTPUT_NAME
+        self._log = working_dir / ".terraform" / LOG_NAME
+        self._reattach: str | None = None
+        self.proxy: ProviderProxy | None = None
+        """Between Terraform and the provider (answers repeated config validations), once it listens."""
+        with self._output.open("w") as stdout, self._log.open("w") as stderr:
+            self.process = subprocess.Popen(
+                [str(binary), "-debug"],
+                cwd=working_dir,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+            )
+        if tracker is not None:
+            tracker.process_started(self.process.pid, f"{binary.name} -debug")
+        log.debug("aws provider server pid %d for %s", self.process.pid, working_dir)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def reattach_env(self, timeout_s: float = START_TIMEOUT_S) -> dict[str, str]:
+        """``{"TF_REATTACH_PROVIDERS": ...}`` for Terraform; waits until the provider announced its address."""
+        if self._reattach is None:
+            self._reattach = self._wait_for_address(timeout_s)
+        return {REATTACH_VARIABLE: self._reattach}
+
+    def _wait_for_address(self, timeout_s: float) -> str:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for line in self._output.read_text(errors="replace").splitlines():
+                value = line.strip().removeprefix(REATTACH_PREFIX)
+                if value != line.strip():
+                    return self._checked(value.strip("'"))
+            if not self.running():
+                raise ProviderServerError(self._failure(f"exited with {self.process.returncode} before it listened"))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ProviderServerError(self._failure(f"announced no address within {timeout_s:.0f} s"))
+            time.sleep(_POLL_S)
+
+    def _checked(self, value: str) -> str:
+        try:
+            document = json.loads(value)
+            address = document[AWS_PROVIDER]["Addr"]  # the shape Terraform expects
+            if address.get("Network") != "unix" or not isinstance(address.get("String"), str):
+                raise TypeError(f"address {address!r} is not a unix socket")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.stop()
+            raise ProviderServerError(self._failure(f"printed an unexpected reattach line ({exc}): {value}")) from None
+        self.proxy = ProviderProxy(address["String"])
+        address["String"] = self.proxy.address
+        return json.dumps(document)
+
+    def _failure(self, what: str) -> str:
+        output = self._output.read_text(errors="replace").strip()[-2000:] if self._output.exists() else ""
+        errors = self._log.read_text(errors="replace").strip()[-2000:] if self._log.exists() else ""
+        return (
+            f"`{self.binary} -debug` in {self.working_dir} {what}\n--- stdout ---\n{output}\n--- stderr ---\n{errors}"
+        )
+
+    def stop(self) -> None:
+        """Interrupt the provider (it closes its socket and exits), then kill it if it does not; idempotent."""
+        proxy, self.proxy = self.proxy, None
+        if proxy is not None:
+            proxy.stop()
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                log.warning("aws provider server %d ignored SIGINT for %.0f s; killing it", self.pid, STOP_GRACE_S)
+                self.process.kill()
+                self.process.wait()
+        if self._tracker is not None:
+            self._tracker.process_ended(self.process.pid)
+            self._tracker = None

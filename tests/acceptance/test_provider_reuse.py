@@ -1,0 +1,136 @@
+"""A deployment's Terraform commands share one aws provider process behind the validation-caching proxy.
+
+Real Terraform, real aws provider, real LocalStack: what is checked is that Terraform really talked to the shared
+provider (the proxy forwarded its calls and answered repeated validations), that nothing changes for the module
+(apply, a no-change plan, destroy), and that the process and its socket end with the deployment, also when the
+provider dies on the way or cannot be shared (a CA bundle in the provider block).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import certifi
+import psutil
+import pytest
+from botocore.exceptions import ClientError
+from support import processes_under, wait_until
+
+from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.provider_server import AWS_PROVIDER, ProviderServer
+from lambda_url_harness.pytest_plugin import STATE_KEY
+
+pytestmark = pytest.mark.acceptance
+
+ECHO_MODULE = "tests/modules/echo"
+
+
+def _echo(terraform_deploy: Callable[..., Deployment], module: str = ECHO_MODULE) -> Deployment:
+    return terraform_deploy(module, {"name": "reuse-{suffix}", "python_executable": sys.executable})
+
+
+def _server(deployment: Deployment) -> ProviderServer:
+    server = deployment.tflocal.provider_server
+    assert server is not None, "the deployment's commands ran without a shared provider"
+    return server
+
+
+def test_one_provider_process_serves_every_command_and_ends_with_the_deployment(
+    terraform_deploy: Callable[..., Deployment], aws_client: Callable[[str], Any], request: pytest.FixtureRequest
+) -> None:
+    deployment = _echo(terraform_deploy)
+    name = deployment.outputs["function_name"]
+    server = _server(deployment)
+    proxy = server.proxy
+    assert proxy is not None
+
+    # The shared process is the aws provider installed by init, running in the working directory (relative paths).
+    process = psutil.Process(server.pid)
+    installed = deployment.working_dir / ".terraform" / "providers" / AWS_PROVIDER
+    assert Path(process.exe()).resolve() == server.binary.resolve()
+    assert installed in server.binary.parents
+    assert process.cmdline()[1:] == ["-debug"]
+    assert Path(process.cwd()) == deployment.working_dir.resolve()
+    # Recorded in the run's ledger, so a killed run's successor stops it.
+    ledger = request.config.stash[STATE_KEY].ledger
+    assert server.pid in {tracked.pid for tracked in ledger.record.processes}
+
+    # Terraform's apply went through it: the configuration was validated once, repeats were answered.
+    assert proxy.misses == 1, (proxy.misses, proxy.hits)
+    assert proxy.hits >= 2, (proxy.misses, proxy.hits)
+    response = deployment.http.post(deployment.outputs["url"], json={"n": 1}, timeout=60)
+    assert response.status_code == 200, response.text
+
+    # Same provider, same answers: a plan right after apply is empty, and the process is still the same one.
+    assert deployment.plan_has_changes() is False
+    assert _server(deployment).pid == server.pid
+    assert proxy.misses == 1
+
+    socket_dir = Path(proxy.address).parent
+    deployment.destroy()
+    assert not server.running()
+    assert not socket_dir.exists()
+    assert deployment.tflocal.provider_server is None
+    assert server.pid not in {tracked.pid for tracked in ledger.record.processes}
+    assert processes_under(deployment.working_dir) == set()
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        aws_client("lambda").get_function(FunctionName=name)
+
+
+def test_a_provider_process_that_dies_is_replaced(
+    terraform_deploy: Callable[..., Deployment],
+    aws_client: Callable[[str], Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deployment = _echo(terraform_deploy)
+    name = deployment.outputs["function_name"]
+    first = _server(deployment)
+    os.kill(first.pid, signal.SIGKILL)
+    assert wait_until(lambda: not first.running(), timeout_s=10)
+
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+        assert deployment.plan_has_changes() is False
+    assert "ended (exit code -9); starting another" in caplog.text
+    second = _server(deployment)
+    assert second.pid != first.pid and second.running()
+
+    deployment.destroy()
+    assert not second.running()
+    assert processes_under(deployment.working_dir) == set()
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        aws_client("lambda").get_function(FunctionName=name)
+
+
+def test_a_ca_bundle_in_the_provider_block_falls_back_to_terraforms_own_providers(
+    terraform_deploy: Callable[..., Deployment],
+    aws_client: Callable[[str], Any],
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """The aws provider cannot re-configure with a CA bundle (it keeps its first HTTP client): the command runs
+    again the usual way, and the deployment's later commands do too."""
+    module = tmp_path / "echo-with-ca-bundle"
+    shutil.copytree(REPO_ROOT / ECHO_MODULE, module)
+    (module / "provider.tf").write_text(f'provider "aws" {{\n  custom_ca_bundle = "{certifi.where()}"\n}}\n')
+
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+        deployment = _echo(terraform_deploy, str(module))
+    assert "unable to add custom RootCAs HTTPClient" in caplog.text
+    assert "running it again with Terraform's own providers" in caplog.text
+    assert deployment.tflocal.reuse_provider is False
+    assert deployment.tflocal.provider_server is None
+    name = deployment.outputs["function_name"]
+    assert aws_client("lambda").get_function(FunctionName=name)["Configuration"]["State"] == "Active"
+
+    deployment.destroy()
+    assert processes_under(deployment.working_dir) == set()
+    with pytest.raises(ClientError, match="ResourceNotFoundException"):
+        aws_client("lambda").get_function(FunctionName=name)

@@ -1,0 +1,139 @@
+"""When a shared aws provider is used, with which environment, and what happens when it cannot start.
+
+The providers here are small scripts standing in for a provider binary at the path ``terraform init`` installs
+to; the real provider is exercised in tests/acceptance/test_provider_reuse.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+from support import processes_under
+
+from lambda_url_harness.provider_server import (
+    AWS_PROVIDER,
+    REATTACH_VARIABLE,
+    SDK_LOG_VARIABLES,
+    ProviderServer,
+    ProviderServerError,
+    provider_binary,
+    server_environment,
+)
+from lambda_url_harness.terraform import CompletedCommand, Tflocal
+
+
+def _install(working_dir: Path, script: str, version: str = "5.100.0") -> Path:
+    """A fake provider where ``terraform init`` would have put the real one."""
+    binary = (
+        working_dir / ".terraform" / "providers" / AWS_PROVIDER / version / "linux_amd64" / "terraform-provider-aws"
+    )
+    binary.parent.mkdir(parents=True)
+    binary.write_text("#!/bin/sh\n" + script)
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    return binary
+
+
+def test_the_binary_is_the_one_init_installed(tmp_path: Path) -> None:
+    assert provider_binary(tmp_path) is None
+    binary = _install(tmp_path, "exit 0\n")
+    assert provider_binary(tmp_path) == binary
+    _install(tmp_path, "exit 0\n", version="5.99.0")
+    assert provider_binary(tmp_path) is None, "two versions: not ours to choose"
+
+
+@pytest.mark.parametrize(
+    ("env", "endpoint", "expected"),
+    [
+        ({"AWS_CA_BUNDLE": "/ca.pem", "A": "1"}, "http://127.0.0.1:4566", {"A": "1"}),
+        ({"A": "1"}, "https://localstack.example:4566", {"A": "1"}),
+        ({"AWS_CA_BUNDLE": "/ca.pem"}, "https://localstack.example:4566", None),
+        ({REATTACH_VARIABLE: "{}"}, "http://127.0.0.1:4566", None),
+    ],
+    ids=["http-drops-ca-bundle", "https-without-bundle", "https-with-bundle", "callers-own-reattach"],
+)
+def test_server_environment(env: dict[str, str], endpoint: str, expected: dict[str, str] | None) -> None:
+    result = server_environment(env, endpoint)
+    if expected is None:
+        assert result is None
+        return
+    assert result is not None
+    assert {name: value for name, value in result.items() if name not in SDK_LOG_VARIABLES} == expected
+    assert all(result[name] == "off" for name in SDK_LOG_VARIABLES), "trace logs off unless asked for"
+
+
+@pytest.mark.parametrize("variable", ["TF_LOG", "TF_LOG_PROVIDER"])
+def test_provider_logs_stay_on_when_the_caller_asked_for_them(variable: str) -> None:
+    result = server_environment({variable: "debug"}, "http://127.0.0.1:4566")
+    assert result is not None
+    assert result.get("TF_LOG_SDK") is None
+
+
+@pytest.mark.parametrize(
+    ("script", "message"),
+    [
+        ("echo 'plugin exploded' >&2\nexit 3\n", "exited with 3 before it listened"),
+        (f"echo \"{REATTACH_VARIABLE}='not json'\"\nexec sleep 60\n", "printed an unexpected reattach line"),
+        (
+            f"echo '{REATTACH_VARIABLE}=' \"'\"'{json.dumps({AWS_PROVIDER: {'Addr': {'Network': 'tcp'}}})}'\"'\"\n"
+            "exec sleep 60\n",
+            "printed an unexpected reattach line",
+        ),
+    ],
+    ids=["exits", "garbage", "tcp-address"],
+)
+def test_a_provider_that_does_not_listen_is_a_clear_error_and_is_stopped(
+    tmp_path: Path, script: str, message: str
+) -> None:
+    binary = _install(tmp_path, script)
+    server = ProviderServer(binary, tmp_path, {"PATH": "/usr/bin:/bin"})
+    with pytest.raises(ProviderServerError, match=message) as failure:
+        server.reattach_env(timeout_s=10)
+    assert str(binary) in str(failure.value)
+    assert not server.running()
+    assert processes_under(tmp_path) == set()
+
+
+def test_a_provider_that_never_announces_itself_times_out_and_is_stopped(tmp_path: Path) -> None:
+    server = ProviderServer(_install(tmp_path, "exec sleep 60\n"), tmp_path, {"PATH": "/usr/bin:/bin"})
+    with pytest.raises(ProviderServerError, match="announced no address within 1 s"):
+        server.reattach_env(timeout_s=1)
+    assert not server.running()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.envs: list[Mapping[str, str]] = []
+
+    def __call__(self, argv: list[str], cwd: Path, env: Mapping[str, str], timeout_s: float) -> CompletedCommand:
+        self.envs.append(dict(env))
+        return CompletedCommand(argv, 0, "", "")
+
+
+def test_without_a_usable_provider_terraform_starts_its_own(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _install(tmp_path, "echo 'no debug mode here' >&2\nexit 2\n")
+    recorder = Recorder()
+    tflocal = Tflocal(
+        tmp_path, {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, binary="tflocal", runner=recorder, reuse_provider=True
+    )
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+        tflocal.apply()
+        tflocal.destroy()
+    assert all(REATTACH_VARIABLE not in env for env in recorder.envs)
+    assert "no debug mode here" in caplog.text
+    assert "Terraform starts its own aws providers instead" in caplog.text
+    assert tflocal.reuse_provider is False, "tried once, not on every command"
+    assert caplog.text.count("exited with 2") == 1
+    assert processes_under(tmp_path) == set()
+
+
+def test_reuse_off_runs_terraform_as_usual(tmp_path: Path) -> None:
+    _install(tmp_path, "echo started > started\nexec sleep 60\n")
+    recorder = Recorder()
+    Tflocal(tmp_path, {}, binary="tflocal", runner=recorder, reuse_provider=False).apply()
+    assert REATTACH_VARIABLE not in recorder.envs[0]
+    assert not (tmp_path / "started").exists()
