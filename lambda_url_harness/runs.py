@@ -236,7 +236,8 @@ def recover_stale_runs(state_dir: Path) -> list[str]:
 
 def _recover(record: RunRecord) -> list[str]:
     actions: list[str] = []
-    for process in record.processes:
+    # Last started first: Terraform stops gracefully while the provider it attached to still runs.
+    for process in reversed(record.processes):
         if processes.stop_process_group(process.pid, process.started):
             actions.append(f"stopped left-over `{process.command}` (pid {process.pid})")
     started_here = {localstack.endpoint for localstack in record.localstacks}

@@ -42,6 +42,14 @@ def _record_applying(state_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+def _tracked(record: dict[str, Any], command: str, *, prefix: bool = False) -> dict[str, Any]:
+    """The one process of the record running ``command`` (or a command starting with it)."""
+    (found,) = [
+        p for p in record["processes"] if (p["command"].startswith(command) if prefix else p["command"] == command)
+    ]
+    return found
+
+
 @pytest.fixture
 def state_dir(tmp_path: Path) -> Iterator[Path]:
     """The killed run's state dir; whatever the test leaves running in it (on failure) is stopped."""
@@ -100,7 +108,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
         child.wait(timeout=30)
         # Freeze the orphaned tflocal and terraform mid-apply: on a busy machine the apply could otherwise
         # finish before the recovery looks (which sends SIGCONT along with its SIGINT).
-        os.killpg(record["processes"][0]["pid"], signal.SIGSTOP)
+        os.killpg(_tracked(record, "tflocal apply")["pid"], signal.SIGSTOP)
     finally:
         if child.poll() is None:
             child.kill()
@@ -109,13 +117,16 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
     # What the SIGKILL left behind.
     (localstack,) = record["localstacks"]
     (workspace,) = record["workspaces"]
-    (tflocal,) = record["processes"]
+    tflocal = _tracked(record, "tflocal apply")
+    provider = _tracked(record, "terraform-provider-aws", prefix=True)  # the deployment's shared aws provider
     localstack_dir = Path(localstack["state_dir"])
     workspace_root = Path(workspace["path"])
     assert localstack_dir.parent == state_dir and localstack["scratch"]
     assert alive(localstack["pid"]), "the killed run's LocalStack should have outlived it"
     assert (localstack_dir / "localstack.pid").exists()
     assert is_same_process(tflocal["pid"], tflocal["started"]), "tflocal should still be applying"
+    assert is_same_process(provider["pid"], provider["started"]), "the shared provider should outlive the run"
+    assert len(record["processes"]) == 2, record["processes"]
     assert workspace_root.is_dir()
     localstack_tree = process_tree(localstack["pid"])
 
@@ -131,6 +142,8 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
         assert recovery.returncode == 0, recovery.stderr
         report = recovery.stdout
         assert f"stopped left-over `tflocal apply` (pid {tflocal['pid']})" in report
+        assert f"stopped left-over `{provider['command']}` (pid {provider['pid']})" in report
+        assert not alive(provider["pid"])
         assert f"stopped left-over embedded LocalStack at {localstack['endpoint']}" in report
         assert f"removed workspace {workspace_root}" in report
 
