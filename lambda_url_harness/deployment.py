@@ -21,6 +21,7 @@ from lambda_url_harness.function_url import (
 from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.processes import ProcessTracker
 from lambda_url_harness.project import DEFAULT_REGION, STATE_DIR
+from lambda_url_harness.provider_proxy import ValidationCache
 from lambda_url_harness.terraform import CommandTimeouts, Runner, TerraformError, Tflocal, run_bounded, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
 
@@ -53,7 +54,8 @@ class Deployment:
 
     Its Terraform commands share one aws provider process (``reuse_provider``, see
     :mod:`lambda_url_harness.provider_server`); ``destroy()`` ends it, and a deployment that is kept calls
-    ``close()``. ``tracker`` records that process for the next run should this one be killed.
+    ``close()``. ``tracker`` records that process for the next run should this one be killed; ``validation_cache``
+    may be shared by several deployments (the pytest plugin shares one per session).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Deployment:
         refresh_before_destroy: bool = False,
         reuse_provider: bool = True,
         tracker: ProcessTracker | None = None,
+        validation_cache: ValidationCache | None = None,
     ) -> None:
         self.working_dir = working_dir
         self.refresh_before_destroy = refresh_before_destroy
@@ -98,6 +101,7 @@ class Deployment:
             runner=runner,
             reuse_provider=reuse_provider,
             tracker=tracker,
+            validation_cache=validation_cache,
         )
         self.outputs: dict[str, Any] = {}
         self._initialized = False

@@ -8,17 +8,20 @@ per ``apply``, three to four per ``destroy``, each time with the same request wh
 is literal (tflocal's override is).
 
 This proxy forwards every call unchanged (request and response bytes, metadata, status, streams) and keeps the
-answers to ``PrepareProviderConfig``/``ValidateProviderConfig`` per exact request bytes: an identical request to
-the same provider process is answered with the provider's own earlier answer. Any other request, or a changed
-configuration, reaches the provider.
+answers to ``PrepareProviderConfig``/``ValidateProviderConfig`` in a :class:`ValidationCache`, per provider (its
+binary and its environment: defaults may come from environment variables) and exact request bytes: an identical
+request to the same provider is answered with the provider's own earlier answer. Any other request, or a changed
+configuration, reaches the provider. A pytest session shares one cache among its deployments.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
 from pathlib import Path
 from typing import Any, NoReturn
@@ -44,15 +47,47 @@ MAX_CONCURRENT_RPCS = 64
 STOP_GRACE_S = 2.0
 
 
-class ProviderProxy:
-    """Listens on a fresh unix socket and forwards to the provider at ``upstream`` (a unix socket path)."""
+def provider_identity(binary: Path, env: Mapping[str, str]) -> str:
+    """What a validation answer depends on besides the request: the provider binary and its environment."""
+    digest = hashlib.sha256(str(binary.resolve()).encode())
+    for name, value in sorted(env.items()):
+        digest.update(b"\0" + name.encode() + b"=" + value.encode())
+    return digest.hexdigest()
 
-    def __init__(self, upstream: str) -> None:
+
+class ValidationCache:
+    """Providers' answers to configuration validations, by provider identity, method and request bytes."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[str, str, bytes], bytes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, bytes]) -> bytes | None:
+        with self._lock:
+            return self._answers.get(key)
+
+    def put(self, key: tuple[str, str, bytes], answer: bytes) -> None:
+        with self._lock:
+            self._answers[key] = answer
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+
+class ProviderProxy:
+    """Listens on a fresh unix socket and forwards to the provider at ``upstream`` (a unix socket path).
+
+    ``identity`` (:func:`provider_identity`) names the provider for ``cache``; ``hits`` and ``misses`` count this
+    proxy's validations answered from the cache and by the provider.
+    """
+
+    def __init__(self, upstream: str, identity: str, cache: ValidationCache | None = None) -> None:
         self.upstream = upstream
+        self.identity = identity
         self._socket_dir = Path(tempfile.mkdtemp(prefix="tfproxy-"))  # short: unix socket paths max 107 bytes
         self.address = str(self._socket_dir / "s")
         self._channel = grpc.insecure_channel(f"unix:{upstream}", options=UNLIMITED_MESSAGES)
-        self._answers: dict[tuple[str, bytes], bytes] = {}
+        self._cache = cache if cache is not None else ValidationCache()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -68,8 +103,7 @@ class ProviderProxy:
     def stop(self) -> None:
         self._server.stop(STOP_GRACE_S).wait(STOP_GRACE_S + 1)
         self._channel.close()
-        Path(self.address).unlink(missing_ok=True)
-        self._socket_dir.rmdir()
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     # ---------------------------------------------------------------- forwarding
 
@@ -78,20 +112,21 @@ class ProviderProxy:
         cached = method in CACHED_METHODS
 
         def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
+            key = (self.identity, method, request)
             if cached:
-                with self._lock:
-                    answer = self._answers.get((method, request))
-                    if answer is not None:
+                answer = self._cache.get(key)
+                if answer is not None:
+                    with self._lock:
                         self.hits += 1
-                        return answer
+                    return answer
             try:
                 answer = call(request, metadata=_forwardable(context))
             except grpc.RpcError as exc:
                 _abort_like(context, exc)
             if cached:
+                self._cache.put(key, answer)
                 with self._lock:
                     self.misses += 1
-                    self._answers[(method, request)] = answer
             return answer
 
         return handle

@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lambda_url_harness.processes import ProcessTracker
-from lambda_url_harness.provider_proxy import ProviderProxy
+from lambda_url_harness.provider_proxy import ProviderProxy, ValidationCache, provider_identity
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,18 @@ class ProviderServer:
     """An aws provider running in ``-debug`` mode for ``working_dir``; started by the constructor."""
 
     def __init__(
-        self, binary: Path, working_dir: Path, env: Mapping[str, str], *, tracker: ProcessTracker | None = None
+        self,
+        binary: Path,
+        working_dir: Path,
+        env: Mapping[str, str],
+        *,
+        tracker: ProcessTracker | None = None,
+        cache: ValidationCache | None = None,
     ) -> None:
         self.binary = binary
         self.working_dir = working_dir
+        self._identity = provider_identity(binary, env)
+        self._cache = cache
         self._tracker = tracker
         self._output = working_dir / ".terraform" / OUTPUT_NAME
         self._log = working_dir / ".terraform" / LOG_NAME
@@ -153,7 +161,7 @@ class ProviderServer:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self.stop()
             raise ProviderServerError(self._failure(f"printed an unexpected reattach line ({exc}): {value}")) from None
-        self.proxy = ProviderProxy(address["String"])
+        self.proxy = ProviderProxy(address["String"], self._identity, self._cache)
         address["String"] = self.proxy.address
         return json.dumps(document)
 

@@ -44,6 +44,7 @@ from lambda_url_harness.localstack import (
     acquire,
 )
 from lambda_url_harness.project import DEFAULT_REGION
+from lambda_url_harness.provider_proxy import ValidationCache
 from lambda_url_harness.runs import RunLedger, recover_stale_runs
 from lambda_url_harness.terraform import run_bounded
 from lambda_url_harness.timing import PhaseTimer
@@ -67,6 +68,8 @@ class SessionState:
     """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
     reuse_provider: bool = True
     """False with ``--no-provider-reuse``: Terraform starts its own aws providers for every command."""
+    validation_cache: ValidationCache = field(default_factory=ValidationCache)
+    """The aws providers' answers to config validations, shared by the session's deployments."""
 
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -272,6 +275,7 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
             reuse_provider=state.reuse_provider,
             tracker=ledger,
+            validation_cache=state.validation_cache,
         )
         ledger.track_workspace(deployment.working_dir, endpoint, resolved)
 

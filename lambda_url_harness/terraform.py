@@ -40,6 +40,7 @@ from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
 from lambda_url_harness.processes import INTERRUPT_GRACE_S, ProcessTracker
 from lambda_url_harness.project import DEFAULT_REGION
+from lambda_url_harness.provider_proxy import ValidationCache
 from lambda_url_harness.provider_server import (
     RECONFIGURE_FAILURE,
     ProviderServer,
@@ -293,8 +294,9 @@ class Tflocal:
 
     ``reuse_provider``: every command after ``init`` attaches to one aws provider process for this directory
     (:mod:`lambda_url_harness.provider_server`) instead of Terraform starting three to four per command; ``close()``
-    ends it. When no server can be used (no aws provider installed, an ``https`` endpoint with a CA bundle, the
-    caller's own ``TF_REATTACH_PROVIDERS``) or it fails, Terraform starts its providers as usual.
+    ends it; ``validation_cache`` may be shared with other directories (a pytest session's). When no server can be
+    used (no aws provider installed, an ``https`` endpoint with a CA bundle, the caller's own
+    ``TF_REATTACH_PROVIDERS``) or it fails, Terraform starts its providers as usual.
     """
 
     def __init__(
@@ -308,6 +310,7 @@ class Tflocal:
         runner: Runner = run_bounded,
         reuse_provider: bool = False,
         tracker: ProcessTracker | None = None,
+        validation_cache: ValidationCache | None = None,
     ) -> None:
         if not working_dir.is_dir():
             raise NotADirectoryError(f"terraform working dir {working_dir} does not exist")
@@ -324,6 +327,7 @@ class Tflocal:
         )
         self.reuse_provider = reuse_provider
         self._tracker = tracker
+        self._validation_cache = validation_cache if validation_cache is not None else ValidationCache()
         self._server: ProviderServer | None = None
 
     def init(self) -> None:
@@ -370,7 +374,9 @@ class Tflocal:
                 log.info("%s: Terraform starts its own aws providers (no provider server here)", self.working_dir)
                 self.reuse_provider = False
                 return {}
-            self._server = ProviderServer(binary, self.working_dir, server_env, tracker=self._tracker)
+            self._server = ProviderServer(
+                binary, self.working_dir, server_env, tracker=self._tracker, cache=self._validation_cache
+            )
         try:
             return self._server.reattach_env()
         except ProviderServerError as exc:

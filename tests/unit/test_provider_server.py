@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from support import processes_under
 
+from lambda_url_harness.provider_proxy import ValidationCache, provider_identity
 from lambda_url_harness.provider_server import (
     AWS_PROVIDER,
     REATTACH_VARIABLE,
@@ -137,3 +138,21 @@ def test_reuse_off_runs_terraform_as_usual(tmp_path: Path) -> None:
     Tflocal(tmp_path, {}, binary="tflocal", runner=recorder, reuse_provider=False).apply()
     assert REATTACH_VARIABLE not in recorder.envs[0]
     assert not (tmp_path / "started").exists()
+
+
+def test_validation_answers_are_kept_per_provider_binary_and_environment(tmp_path: Path) -> None:
+    binary = _install(tmp_path, "exit 0\n")
+    link = tmp_path / "link-to-provider"
+    link.symlink_to(binary)
+    same = provider_identity(binary, {"A": "1", "B": "2"})
+    assert provider_identity(link, {"B": "2", "A": "1"}) == same, "the installed link and its target are one provider"
+    assert provider_identity(binary, {"A": "1", "B": "3"}) != same, "defaults may come from the environment"
+    assert provider_identity(binary, {"A": "1"}) != same
+    other = _install(tmp_path / "other", "exit 0\n")
+    assert provider_identity(other, {"A": "1", "B": "2"}) != same
+
+    cache = ValidationCache()
+    cache.put((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config"), b"answer")
+    assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config")) == b"answer"
+    assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config2")) is None
+    assert cache.get((provider_identity(other, {}), "/tfplugin5.Provider/PrepareProviderConfig", b"config")) is None
