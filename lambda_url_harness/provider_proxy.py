@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
+
+from lambda_url_harness.processes import start_time
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,13 @@ UNLIMITED_MESSAGES = [("grpc.max_receive_message_length", -1), ("grpc.max_send_m
 MAX_CONCURRENT_RPCS = 64
 """Terraform runs up to 10 operations in parallel; each provider instance also holds two go-plugin streams."""
 STOP_GRACE_S = 2.0
+SOCKET_DIR_PREFIX = "tfproxy-"
+
+
+def socket_dir_prefix(owner_pid: int, owner_started: float) -> str:
+    """Name prefix of the socket dirs a process's proxies make in the temp dir: the process's identity (PID and
+    start time, as in its run record), so that the next run removes those of a run that was killed."""
+    return f"{SOCKET_DIR_PREFIX}{owner_pid}-{int(owner_started * 100)}-"
 
 
 def provider_identity(binary: Path, env: Mapping[str, str]) -> str:
@@ -84,7 +94,8 @@ class ProviderProxy:
     def __init__(self, upstream: str, identity: str, cache: ValidationCache | None = None) -> None:
         self.upstream = upstream
         self.identity = identity
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="tfproxy-"))  # short: unix socket paths max 107 bytes
+        # In the temp dir (a unix socket path has at most 107 bytes), in a dir only this user can enter.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix=socket_dir_prefix(os.getpid(), _own_start_time())))
         self.address = str(self._socket_dir / "s")
         self._channel = grpc.insecure_channel(f"unix:{upstream}", options=UNLIMITED_MESSAGES)
         self._cache = cache if cache is not None else ValidationCache()
@@ -163,6 +174,13 @@ class _Forwarder(grpc.GenericRpcHandler):
         if method in UNARY_STREAM_METHODS:
             return grpc.unary_stream_rpc_method_handler(self._proxy.unary_stream(method))
         return grpc.unary_unary_rpc_method_handler(self._proxy.unary(method))
+
+
+def _own_start_time() -> float:
+    started = start_time(os.getpid())
+    if started is None:  # pragma: no cover - the running process always has a start time
+        raise RuntimeError("cannot read this process's start time")
+    return started
 
 
 def _forwardable(context: grpc.ServicerContext) -> list[tuple[str, Any]]:

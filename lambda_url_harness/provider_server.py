@@ -109,6 +109,7 @@ class ProviderServer:
         self._output = working_dir / ".terraform" / OUTPUT_NAME
         self._log = working_dir / ".terraform" / LOG_NAME
         self._reattach: str | None = None
+        self._upstream: str | None = None
         self.proxy: ProviderProxy | None = None
         """Between Terraform and the provider (answers repeated config validations), once it listens."""
         with self._output.open("w") as stdout, self._log.open("w") as stderr:
@@ -161,7 +162,8 @@ class ProviderServer:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self.stop()
             raise ProviderServerError(self._failure(f"printed an unexpected reattach line ({exc}): {value}")) from None
-        self.proxy = ProviderProxy(address["String"], self._identity, self._cache)
+        self._upstream = address["String"]
+        self.proxy = ProviderProxy(self._upstream, self._identity, self._cache)
         address["String"] = self.proxy.address
         return json.dumps(document)
 
@@ -186,6 +188,16 @@ class ProviderServer:
                 log.warning("aws provider server %d ignored SIGINT for %.0f s; killing it", self.pid, STOP_GRACE_S)
                 self.process.kill()
                 self.process.wait()
+        self._remove_provider_socket()
         if self._tracker is not None:
             self._tracker.process_ended(self.process.pid)
             self._tracker = None
+
+    def _remove_provider_socket(self) -> None:
+        """The socket the provider announced, should it have died without removing it (SIGKILL, a crash)."""
+        if self._upstream is None:
+            return
+        path = Path(self._upstream)
+        with contextlib.suppress(OSError):
+            if path.is_socket():
+                path.unlink()

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -31,6 +32,7 @@ from embedded_localstack import launcher
 from lambda_url_harness import processes
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.localstack import LocalStackHandle, LocalStackUnavailableError
+from lambda_url_harness.provider_proxy import socket_dir_prefix
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import clear_stale_override
 
@@ -240,6 +242,9 @@ def _recover(record: RunRecord) -> list[str]:
     for process in reversed(record.processes):
         if processes.stop_process_group(process.pid, process.started):
             actions.append(f"stopped left-over `{process.command}` (pid {process.pid})")
+    for leftover in Path(tempfile.gettempdir()).glob(socket_dir_prefix(record.owner_pid, record.owner_started) + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+        actions.append(f"removed the provider proxy socket dir {leftover}")
     started_here = {localstack.endpoint for localstack in record.localstacks}
     for workspace in record.workspaces:
         actions += _clear_workspace(workspace, destroy=workspace.endpoint not in started_here)

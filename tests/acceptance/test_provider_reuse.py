@@ -8,6 +8,7 @@ provider dies on the way or cannot be shared (a CA bundle in the provider block)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -25,7 +26,7 @@ from support import processes_under, wait_until
 
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.project import REPO_ROOT
-from lambda_url_harness.provider_server import AWS_PROVIDER, ProviderServer
+from lambda_url_harness.provider_server import AWS_PROVIDER, OUTPUT_NAME, ProviderServer
 from lambda_url_harness.pytest_plugin import STATE_KEY
 
 pytestmark = pytest.mark.acceptance
@@ -95,6 +96,9 @@ def test_a_provider_process_that_dies_is_replaced(
     deployment = _echo(terraform_deploy)
     name = deployment.outputs["function_name"]
     first = _server(deployment)
+    announced = json.loads((deployment.working_dir / ".terraform" / OUTPUT_NAME).read_text().split("'")[1])
+    provider_socket = Path(announced[AWS_PROVIDER]["Addr"]["String"])
+    assert provider_socket.is_socket()
     os.kill(first.pid, signal.SIGKILL)
     assert wait_until(lambda: not first.running(), timeout_s=10)
 
@@ -103,6 +107,7 @@ def test_a_provider_process_that_dies_is_replaced(
     assert "ended (exit code -9); starting another" in caplog.text
     second = _server(deployment)
     assert second.pid != first.pid and second.running()
+    assert not provider_socket.exists(), "the dead provider's socket is removed"
 
     deployment.destroy()
     assert not second.running()
