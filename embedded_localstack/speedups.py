@@ -1,7 +1,7 @@
 """CPU savings inside the embedded LocalStack process, each one behaviour-preserving (see docs/benchmarks.md).
 
 LocalStack is one Python process: every Function URL call costs it CPU under one GIL, and on a 2-core machine
-that CPU is what bounds throughput. Profiles (py-spy) of warm calls showed two costs that do not change what any
+that CPU is what bounds throughput. Profiles (py-spy) of warm calls showed costs that do not change what any
 client observes and can be cut here:
 
 * twisted parses the Content-Type of every POST with ``email.message.EmailMessage`` (header registry, policy
@@ -20,19 +20,29 @@ client observes and can be cut here:
   every create took >= 0.5 s although our executor makes a function Active within milliseconds (0.51 s in a
   ``TF_LOG=trace`` profile of a Terraform apply). The Lambda provider's waits for Active poll every 10 ms.
 
+* LocalStack starts two threads per invocation: a ``threading.Timer`` for the environment's keep-alive (started
+  when the invocation ends, cancelled when the next begins) and one that records the invocation's CloudWatch
+  metrics (kept in ``TMP_THREADS`` until shutdown, so memory and the full garbage collections grow with every
+  invocation). Thread starts were ~15-20 % of LocalStack's samples in a py-spy profile of warm URL calls. The
+  timers wait on one scheduler thread (:class:`SharedTimer`), the metrics are recorded in order on one worker.
+
 Applied unless LocalStack runs with ``EMBEDDED_LOCALSTACK_TUNING=off`` (``start --stock``: the benchmark's
 baseline with LocalStack's defaults). Imported only inside .venv-localstack.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
+import heapq
+import itertools
 import logging
 import os
 import queue
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -46,6 +56,12 @@ LOG_IDLE_S = 0.1
 LOG_MAX_WAIT_S = 1.0
 """... or once its first invocation's logs have waited this long (invocations keep coming)."""
 ACTIVE_POLL_INTERVAL_S = 0.01
+PR_SET_NAME = 15  # prctl(2)
+TIMER_THREAD_NAME = "lambda-timers"
+METRICS_THREAD_NAME = "lambda-metrics"
+"""OS-level names (``/proc/<pid>/task/*/comm``, ``top -H``) of the two threads that replace per-invocation ones."""
+METRICS_THREAD_PREFIX = "record-cloudwatch-metric"
+"""The names LocalStack 4.9.2 gives the thread it starts per invocation to record its CloudWatch metrics."""
 TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"  # set by launcher.py (which cannot be imported here)
 
 
@@ -82,6 +98,16 @@ def batch_lambda_log_shipping() -> None:
     if getattr(lambda_logs.LogHandler.run_log_loop, "batched", False):
         return
     lambda_logs.LogHandler.run_log_loop = _batched_run_log_loop
+
+
+def name_os_thread(name: str) -> None:
+    """Give the calling thread ``name`` (<= 15 bytes) in the kernel too, where Python 3.11 leaves it unnamed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
+    except (OSError, AttributeError) as error:  # not Linux: the name is only a diagnostic aid
+        log.debug("could not name thread %s: %s", name, error)
 
 
 def _now_ms() -> int:
@@ -170,3 +196,127 @@ def _put_log_events(
             client.put_log_events(logGroupName=group, logStreamName=stream, logEvents=events)
     except Exception as error:
         lambda_log.warning("Error saving logs to group %s in region %s: %s", group, region, error)
+
+
+class SharedTimer:
+    """``threading.Timer``'s ``start()``/``cancel()`` for LocalStack's execution environments, without a thread each.
+
+    LocalStack starts a ``threading.Timer`` (a new thread) for the keep-alive of an environment every time an
+    invocation ends and cancels it when the next one begins. These timers wait on one scheduler thread instead;
+    when one expires, its function runs in a new thread, as ``threading.Timer`` runs it.
+    """
+
+    scheduler: TimerScheduler
+
+    def __init__(self, interval: float, function: Callable[..., Any], args: Any = None, kwargs: Any = None) -> None:
+        self.interval = interval
+        self.function = function
+        self.args = args if args is not None else []
+        self.kwargs = kwargs if kwargs is not None else {}
+        self.cancelled = False
+
+    def start(self) -> None:
+        self.scheduler.add(self)
+
+    def cancel(self) -> None:
+        self.scheduler.cancel(self)
+
+    def run_function(self) -> None:
+        threading.Thread(target=self.function, args=self.args, kwargs=self.kwargs, daemon=True).start()
+
+
+class TimerScheduler:
+    """One daemon thread that fires :class:`SharedTimer` s at their deadlines (cancelled ones are dropped)."""
+
+    COMPACT_MIN = 64
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, SharedTimer]] = []
+        self._sequence = itertools.count()
+        self._cancelled = 0
+        self._condition = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, timer: SharedTimer) -> None:
+        with self._condition:
+            heapq.heappush(self._heap, (time.monotonic() + timer.interval, next(self._sequence), timer))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=TIMER_THREAD_NAME, daemon=True)
+                self._thread.start()
+            self._condition.notify()
+
+    def cancel(self, timer: SharedTimer) -> None:
+        with self._condition:
+            if timer.cancelled:
+                return
+            timer.cancelled = True
+            self._cancelled += 1
+            if self._cancelled > max(self.COMPACT_MIN, len(self._heap) // 2):  # drop cancelled entries, amortised
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def pending(self) -> int:
+        with self._condition:
+            return sum(1 for entry in self._heap if not entry[2].cancelled)
+
+    def _run(self) -> None:
+        name_os_thread(TIMER_THREAD_NAME)
+        while True:
+            with self._condition:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._condition.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, _, timer = heapq.heappop(self._heap)
+                if timer.cancelled:
+                    self._cancelled = max(0, self._cancelled - 1)
+                    continue
+                timer.cancelled = True  # fired: a later cancel() has no effect, as with threading.Timer
+            try:
+                timer.run_function()
+            except Exception:  # e.g. no thread can be started at interpreter shutdown
+                log.exception("timer function %s could not run", timer.function)
+
+
+def share_execution_environment_timers() -> None:
+    """Execution environments' keep-alive and start-up timers wait on one scheduler thread (:class:`SharedTimer`)."""
+    from localstack.services.lambda_.invocation import execution_environment
+
+    if execution_environment.Timer is not threading.Timer:
+        return
+    timer_class = type("SharedTimer", (SharedTimer,), {"scheduler": TimerScheduler()})
+    execution_environment.Timer = timer_class
+
+
+def record_invocation_metrics_on_one_thread() -> None:
+    """The per-invocation CloudWatch metric records run in order on one worker thread instead of a new thread each.
+
+    LocalStack 4.9.2 starts a thread per invocation for them (``start_thread``), and keeps every one of those
+    thread objects in ``localstack.utils.threads.TMP_THREADS`` until shutdown: memory that grows with every
+    invocation and that each full garbage collection walks. Same records, same order, same CloudWatch calls (none
+    unless the cloudwatch service runs).
+    """
+    from localstack.services.lambda_.invocation import version_manager
+
+    if getattr(version_manager.start_thread, "metrics_on_one_thread", False):
+        return
+    start_thread = version_manager.start_thread
+    worker = concurrent.futures.ThreadPoolExecutor(
+        max_workers=1,
+        thread_name_prefix=METRICS_THREAD_NAME,
+        initializer=name_os_thread,
+        initargs=(METRICS_THREAD_NAME,),
+    )
+
+    def record(method: Callable[..., Any]) -> None:
+        try:
+            method(None)  # LocalStack's FuncThread calls it with its params (None)
+        except Exception:
+            log.exception("recording an invocation's CloudWatch metrics failed")
+
+    def start_thread_or_queue(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if str(kwargs.get("name", "")).startswith(METRICS_THREAD_PREFIX) and not args:
+            return worker.submit(record, method)
+        return start_thread(method, *args, **kwargs)
+
+    start_thread_or_queue.metrics_on_one_thread = True  # type: ignore[attr-defined]
+    version_manager.start_thread = start_thread_or_queue
