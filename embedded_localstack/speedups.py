@@ -167,11 +167,15 @@ def _batched_run_log_loop(self: Any, *args: Any, **kwargs: Any) -> None:
     logs_client = connect_to.with_assumed_role(
         region_name=self.region, role_arn=self.role_arn, service_principal=ServicePrincipal.lambda_
     ).logs
+    # The first shipment creates the function's log group and stream (and may load the logs service): it goes
+    # out after at most LOG_IDLE_S, as soon as LocalStack would ship it, so that one-off work is done early.
+    max_wait_s = LOG_IDLE_S
     while not self._shutdown_event.is_set():
         first = self.log_queue.get()
         if first is QUEUE_SHUTDOWN:
             return
-        batch, shutdown = _take_batch(self.log_queue, first, QUEUE_SHUTDOWN)
+        batch, shutdown = _take_batch(self.log_queue, first, QUEUE_SHUTDOWN, max_wait_s=max_wait_s)
+        max_wait_s = LOG_MAX_WAIT_S
         for (group, stream), events in _events_by_stream(batch).items():
             for chunk in _put_sized_chunks(events):
                 _put_log_events(logs_client, group, stream, chunk, self.region, LAMBDA_LOGS_LOG)
