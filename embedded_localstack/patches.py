@@ -6,7 +6,7 @@ version). Imported only inside .venv-localstack, by :mod:`embedded_localstack.lo
 * :mod:`embedded_localstack.loopback`: the gateway binds the configured (loopback) host only.
 * :mod:`embedded_localstack.function_urls`: Function URL bodies untouched; too-large URL events get 413.
 * :mod:`embedded_localstack.speedups`: memoised content-type parsing; batched Lambda log shipping; quick polls
-  for Active after a synchronous create (all left out
+  for Active after a synchronous create; shared keep-alive timers and one invocation-metrics thread (all left out
   when the launcher starts LocalStack with its stock settings, ``EMBEDDED_LOCALSTACK_TUNING=off``).
 * Invoke payloads over Lambda's synchronous limit get AWS's ``RequestTooLargeException`` (LocalStack passes them).
 * Function code is unpacked by the one guarded unzip (:mod:`embedded_localstack.code_unpacking`), and an unsafe
@@ -32,6 +32,8 @@ from embedded_localstack.speedups import (
     batch_lambda_log_shipping,
     memoize_twisted_content_type_parsing,
     poll_for_active_functions_quickly,
+    record_invocation_metrics_on_one_thread,
+    share_execution_environment_timers,
     tuning_enabled,
 )
 
@@ -62,6 +64,8 @@ def apply_all() -> None:
         memoize_twisted_content_type_parsing()
         batch_lambda_log_shipping()
         poll_for_active_functions_quickly()
+        share_execution_environment_timers()
+        record_invocation_metrics_on_one_thread()
     limit_function_url_payloads()
     limit_invoke_payloads()
     guard_code_unpacking()

@@ -11,7 +11,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-from embedded_localstack.speedups import LOG_LINGER_S, MAX_LOG_ITEMS_PER_BATCH, _events_by_stream, _take_batch
+from embedded_localstack.speedups import (
+    LOG_IDLE_S,
+    MAX_EVENTS_PER_PUT,
+    MAX_LOG_ITEMS_PER_BATCH,
+    _events_by_stream,
+    _put_sized_chunks,
+    _take_batch,
+)
 
 PILL = object()
 
@@ -23,12 +30,12 @@ class Item:  # the shape of LocalStack's LogItem
     logs: str
 
 
-def test_items_arriving_within_the_linger_ship_together_with_their_own_arrival_times() -> None:
+def test_items_arriving_within_the_idle_gap_ship_together_with_their_own_arrival_times() -> None:
     log_queue: queue.Queue = queue.Queue()
 
     def producer() -> None:
         for index in range(1, 4):
-            time.sleep(LOG_LINGER_S / 10)
+            time.sleep(LOG_IDLE_S / 10)
             log_queue.put(Item("g", "s", f"line {index}\n"))
 
     thread = threading.Thread(target=producer)
@@ -41,16 +48,16 @@ def test_items_arriving_within_the_linger_ship_together_with_their_own_arrival_t
     assert stamps == sorted(stamps) and stamps[-1] > stamps[0]  # stamped on arrival, not when shipped
 
 
-def test_an_item_after_the_linger_waits_for_the_next_batch() -> None:
+def test_an_item_after_the_idle_gap_waits_for_the_next_batch() -> None:
     log_queue: queue.Queue = queue.Queue()
-    timer = threading.Timer(LOG_LINGER_S * 3, lambda: log_queue.put(Item("g", "s", "late\n")))
+    timer = threading.Timer(LOG_IDLE_S * 3, lambda: log_queue.put(Item("g", "s", "late\n")))
     timer.start()
     started = time.monotonic()
     batch, shutdown = _take_batch(log_queue, Item("g", "s", "early\n"), PILL)
     elapsed = time.monotonic() - started
     timer.join()
     assert [item.logs for _, item in batch] == ["early\n"] and not shutdown
-    assert elapsed < LOG_LINGER_S * 3  # the first batch did not wait for the late item
+    assert elapsed < LOG_IDLE_S * 3  # the first batch did not wait for the late item
     assert log_queue.get_nowait().logs == "late\n"
 
 
@@ -66,9 +73,38 @@ def test_shutdown_pill_ends_the_batch_at_once_and_a_full_batch_does_not_wait() -
     for index in range(MAX_LOG_ITEMS_PER_BATCH + 5):
         full.put(Item("g", "s", f"{index}\n"))
     started = time.monotonic()
-    batch, _ = _take_batch(full, full.get_nowait(), PILL, linger_s=30.0)
+    batch, _ = _take_batch(full, full.get_nowait(), PILL, idle_s=30.0, max_wait_s=30.0)
     assert len(batch) == MAX_LOG_ITEMS_PER_BATCH and time.monotonic() - started < 5.0
     assert full.qsize() == 5
+
+
+def test_a_steady_stream_of_invocations_ships_at_the_latest_after_the_maximum_wait() -> None:
+    log_queue: queue.Queue = queue.Queue()
+    produced = 60
+    done = threading.Event()
+
+    def producer() -> None:  # one invocation's logs every 10 ms: never an idle gap of 0.2 s
+        for index in range(1, produced):
+            log_queue.put(Item("g", "s", f"{index}\n"))
+            time.sleep(0.01)
+        done.set()
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    batch, shutdown = _take_batch(log_queue, Item("g", "s", "0\n"), PILL, idle_s=0.2, max_wait_s=0.1)
+    cut_before_the_stream_ended = not done.is_set()
+    thread.join()
+    assert not shutdown and cut_before_the_stream_ended
+    rest = [log_queue.get_nowait().logs for _ in range(log_queue.qsize())]
+    assert [item.logs for _, item in batch] + rest == [f"{index}\n" for index in range(produced)]  # none lost, in order
+
+
+def test_a_streams_events_go_out_in_order_in_calls_within_cloudwatchs_event_limit() -> None:
+    events = [{"timestamp": 1000, "message": f"{index}\n"} for index in range(2 * MAX_EVENTS_PER_PUT + 3)]
+    chunks = _put_sized_chunks(events)
+    assert [len(chunk) for chunk in chunks] == [MAX_EVENTS_PER_PUT, MAX_EVENTS_PER_PUT, 3]
+    assert [event for chunk in chunks for event in chunk] == events
+    assert _put_sized_chunks([]) == []
 
 
 def test_events_keep_each_invocations_lines_in_order_per_stream() -> None:
