@@ -148,7 +148,7 @@ def deploy(
             refresh_before_destroy=True,  # the repo root's resources may also be changed by hand
             tracker=ledger,
         )
-        out("==> tflocal init + apply in the repo root (~30-60 s)")
+        out("==> tflocal init + apply in the repo root (~10-30 s)")
         try:
             deployment.apply()
             response = deployment.wait_for_first_200(SMOKE_PAYLOAD)
