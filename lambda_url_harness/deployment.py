@@ -188,9 +188,6 @@ class Deployment:
             self.close()
 
     def _destroy(self) -> None:
-        if self._http is not None:
-            self._http.close()
-            self._http = None
         if not self.tflocal.has_state():
             log.info("%s: nothing to destroy", self.label)
             return

@@ -37,6 +37,11 @@ def start_time(pid: int) -> float | None:
         return None
 
 
+def process_tag(pid: int, started: float) -> str:
+    """``<pid>-<start time in 1/100 s>``: names one process in file names (run records, socket dirs)."""
+    return f"{pid}-{int(started * 100)}"
+
+
 def is_same_process(pid: int | None, started: float | None) -> bool:
     """True when ``pid`` still runs the process that started at ``started`` (PID reuse gives another time)."""
     if not pid or started is None:

@@ -7,7 +7,8 @@ provider SDK re-validates the schema of every one of its ~1,500 resources on eac
 per ``apply``, three to four per ``destroy``, each time with the same request when the provider configuration
 is literal (tflocal's override is).
 
-This proxy forwards every call unchanged (request and response bytes, metadata, status, streams) and keeps the
+This proxy forwards every call (request and response messages as bytes, the caller's metadata, streams, status
+codes and details; not the response's own metadata, which Terraform's providers do not use) and keeps the
 answers to ``PrepareProviderConfig``/``ValidateProviderConfig`` in a :class:`ValidationCache`, per provider (its
 binary and its environment: defaults may come from environment variables) and exact request bytes: an identical
 request to the same provider is answered with the provider's own earlier answer. Any other request, or a changed
@@ -18,9 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
@@ -28,8 +26,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
-
-from lambda_url_harness.processes import start_time
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +37,22 @@ CACHED_METHODS = frozenset(
 )
 """Pure functions of their request for one provider binary: the configuration's validation."""
 STREAM_STREAM_METHODS = frozenset({"/plugin.GRPCBroker/StartStream"})
-UNARY_STREAM_METHODS = frozenset({"/plugin.GRPCStdio/StreamStdio"})
-"""go-plugin's own streaming services; every Terraform provider RPC (tfplugin5/6) is unary."""
+UNARY_STREAM_METHODS = frozenset(
+    {
+        "/plugin.GRPCStdio/StreamStdio",
+        # Server-streaming provider RPCs of newer protocol versions (5.10/6.10, Terraform >= 1.14).
+        "/tfplugin5.Provider/ListResource",
+        "/tfplugin6.Provider/ListResource",
+        "/tfplugin5.Provider/InvokeAction",
+        "/tfplugin6.Provider/InvokeAction",
+    }
+)
+"""go-plugin's own streaming services and the streaming provider RPCs; every other one is unary."""
 UNLIMITED_MESSAGES = [("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)]
 """The aws provider's schema is one message of many MB; gRPC's default limit is 4 MB."""
 MAX_CONCURRENT_RPCS = 64
 """Terraform runs up to 10 operations in parallel; each provider instance also holds two go-plugin streams."""
 STOP_GRACE_S = 2.0
-SOCKET_DIR_PREFIX = "tfproxy-"
-
-
-def socket_dir_prefix(owner_pid: int, owner_started: float) -> str:
-    """Name prefix of the socket dirs a process's proxies make in the temp dir: the process's identity (PID and
-    start time, as in its run record), so that the next run removes those of a run that was killed."""
-    return f"{SOCKET_DIR_PREFIX}{owner_pid}-{int(owner_started * 100)}-"
 
 
 def provider_identity(binary: Path, env: Mapping[str, str]) -> str:
@@ -81,40 +79,41 @@ class ValidationCache:
             self._answers[key] = answer
 
     def __len__(self) -> int:
-        return len(self._answers)
+        with self._lock:
+            return len(self._answers)
 
 
 class ProviderProxy:
-    """Listens on a fresh unix socket and forwards to the provider at ``upstream`` (a unix socket path).
+    """Listens on the unix socket ``address`` and forwards to the provider at ``upstream`` (a unix socket path).
 
     ``identity`` (:func:`provider_identity`) names the provider for ``cache``; ``hits`` and ``misses`` count this
     proxy's validations answered from the cache and by the provider.
     """
 
-    def __init__(self, upstream: str, identity: str, cache: ValidationCache | None = None) -> None:
+    def __init__(self, upstream: str, address: str, identity: str, cache: ValidationCache | None = None) -> None:
         self.upstream = upstream
+        self.address = address
         self.identity = identity
-        # In the temp dir (a unix socket path has at most 107 bytes), in a dir only this user can enter.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix=socket_dir_prefix(os.getpid(), _own_start_time())))
-        self.address = str(self._socket_dir / "s")
-        self._channel = grpc.insecure_channel(f"unix:{upstream}", options=UNLIMITED_MESSAGES)
         self._cache = cache if cache is not None else ValidationCache()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-        self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="tfproxy"),
-            handlers=[_Forwarder(self)],
-            options=UNLIMITED_MESSAGES,
-        )
-        self._server.add_insecure_port(f"unix:{self.address}")
-        self._server.start()
-        log.debug("provider proxy %s -> %s", self.address, upstream)
+        self._executor = futures.ThreadPoolExecutor(max_workers=MAX_CONCURRENT_RPCS, thread_name_prefix="tfproxy")
+        self._channel = grpc.insecure_channel(f"unix:{upstream}", options=UNLIMITED_MESSAGES)
+        self._server = grpc.server(self._executor, handlers=[_Forwarder(self)], options=UNLIMITED_MESSAGES)
+        try:
+            self._server.add_insecure_port(f"unix:{address}")
+            self._server.start()
+        except BaseException:
+            self.stop()
+            raise
+        log.debug("provider proxy %s -> %s", address, upstream)
 
     def stop(self) -> None:
+        """Stop listening (calls in flight get ``STOP_GRACE_S``), end the worker threads, close the channel."""
         self._server.stop(STOP_GRACE_S).wait(STOP_GRACE_S + 1)
+        self._executor.shutdown(wait=False, cancel_futures=True)
         self._channel.close()
-        shutil.rmtree(self._socket_dir, ignore_errors=True)
 
     # ---------------------------------------------------------------- forwarding
 
@@ -174,13 +173,6 @@ class _Forwarder(grpc.GenericRpcHandler):
         if method in UNARY_STREAM_METHODS:
             return grpc.unary_stream_rpc_method_handler(self._proxy.unary_stream(method))
         return grpc.unary_unary_rpc_method_handler(self._proxy.unary(method))
-
-
-def _own_start_time() -> float:
-    started = start_time(os.getpid())
-    if started is None:  # pragma: no cover - the running process always has a start time
-        raise RuntimeError("cannot read this process's start time")
-    return started
 
 
 def _forwardable(context: grpc.ServicerContext) -> list[tuple[str, Any]]:

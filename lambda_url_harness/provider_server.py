@@ -13,15 +13,21 @@ paths such as a Lambda ``filename`` resolve the same) with the command's environ
   first HTTP client, and aws-sdk-go-base refuses to add a CA bundle to it ("unable to add custom RootCAs
   HTTPClient"). Without TLS a CA bundle has no effect. An ``https://`` endpoint with a CA bundle gets no server.
 * the provider SDK's log levels, off unless the caller set ``TF_LOG``/``TF_LOG_PROVIDER`` (in ``-debug`` mode the
-  provider logs at trace level to its stderr, ~0.7 MB per command); its stderr goes to :data:`LOG_NAME`.
+  provider logs at trace level to its stderr, ~0.7 MB per command); its stdout and stderr are appended to
+  ``.terraform/`` :data:`OUTPUT_NAME` and :data:`LOG_NAME`;
+* ``PYTEST_CURRENT_TEST`` (pytest's, different in every test: it would make every provider look different to the
+  validation cache), and ``PLUGIN_UNIX_SOCKET_DIR``: the provider's socket goes into a directory only this user
+  can enter, next to the proxy's.
 
 Terraform talks to it through a :class:`~lambda_url_harness.provider_proxy.ProviderProxy`, which answers
-repeated configuration validations (the largest cost left per command) from the provider's earlier answers.
+repeated configuration validations (the largest cost left per command) from the provider's earlier answers. The
+proxy runs in this process: should this process be killed, Terraform loses the provider in the middle of its
+command and stops there (a resource being created at that moment may then be missing from the state).
 
 One server serves one working directory, and one Terraform command at a time (each ``Configure`` replaces the
-provider's configuration). It runs in its own session, so Ctrl-C reaches only Terraform, which then finishes
-gracefully with the provider still there; :meth:`ProviderServer.stop` ends it, and a :class:`ProcessTracker`
-records it so that the next run stops it when this one was killed.
+provider's configuration). It runs in its own session, so that signals to Terraform's process group never reach
+it; :meth:`ProviderServer.stop` ends it, and a :class:`ProcessTracker` records it so that the next run stops it
+when this one was killed (and removes the socket directory, named after this process: :func:`socket_dir_prefix`).
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from lambda_url_harness.processes import ProcessTracker
+from lambda_url_harness.processes import ProcessTracker, process_tag, start_time
 from lambda_url_harness.provider_proxy import ProviderProxy, ValidationCache, provider_identity
 
 log = logging.getLogger(__name__)
@@ -46,6 +55,10 @@ REATTACH_PREFIX = f"{REATTACH_VARIABLE}="
 OUTPUT_NAME = "harness-aws-provider.out"
 LOG_NAME = "harness-aws-provider.log"
 """Both in the working directory's ``.terraform/`` (Terraform's own, ignored by git and by workspace copies)."""
+SOCKET_DIR_PREFIX = "tfprovider-"
+SOCKET_DIR_VARIABLE = "PLUGIN_UNIX_SOCKET_DIR"
+"""go-plugin (the provider's plugin server) creates its unix socket in this directory."""
+PROXY_SOCKET_NAME = "proxy"
 START_TIMEOUT_S = 60.0
 """Measured: the reattach line appears ~0.1 s after the start; a loaded machine may take seconds."""
 STOP_GRACE_S = 10.0
@@ -60,13 +73,20 @@ SDK_LOG_VARIABLES = (
     "TF_LOG_SDK_HELPER_SCHEMA",
     "TF_LOG_SDK_HELPER_RESOURCE",
 )
+PER_TEST_VARIABLES = ("PYTEST_CURRENT_TEST",)
 RECONFIGURE_FAILURE = "unable to add custom RootCAs HTTPClient"
-"""What the aws provider answers when a CA bundle is configured on a re-configuration (see the module docstring);
-a command that fails with it is run again without a server."""
+"""What the aws provider answers when a CA bundle is configured on a re-configuration (see the module docstring):
+it fails a ``Configure``, before the walk changes anything through the provider."""
 
 
 class ProviderServerError(RuntimeError):
-    """The provider did not start in debug mode; the message quotes what it printed."""
+    """The provider (or its proxy) did not start; the message quotes what the provider printed."""
+
+
+def socket_dir_prefix(owner_pid: int, owner_started: float) -> str:
+    """Name prefix of the socket dirs a process's provider servers make in the temp dir (its identity, as in its run
+    record), so that the next run removes those of a run that was killed."""
+    return f"{SOCKET_DIR_PREFIX}{process_tag(owner_pid, owner_started)}-"
 
 
 def provider_binary(working_dir: Path) -> Path | None:
@@ -79,7 +99,7 @@ def server_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str] 
     """The provider server's environment for Terraform commands with ``env``; None when no server may be used."""
     if REATTACH_VARIABLE in env:
         return None  # the caller attaches providers of its own (a debugger)
-    server_env = dict(env)
+    server_env = {name: value for name, value in env.items() if name not in PER_TEST_VARIABLES}
     if endpoint.startswith("http://"):
         server_env.pop("AWS_CA_BUNDLE", None)
     elif "AWS_CA_BUNDLE" in env:
@@ -87,6 +107,15 @@ def server_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str] 
     if not (env.get("TF_LOG") or env.get("TF_LOG_PROVIDER")):
         server_env.update({name: "off" for name in SDK_LOG_VARIABLES})
     return server_env
+
+
+def _own_socket_dir() -> Path:
+    """A new directory only this user can enter, in the temp dir (a unix socket path has at most 107 bytes)."""
+    pid = os.getpid()
+    started = start_time(pid)
+    if started is None:  # pragma: no cover - the running process always has a start time
+        raise ProviderServerError("cannot read this process's start time")
+    return Path(tempfile.mkdtemp(prefix=socket_dir_prefix(pid, started)))
 
 
 class ProviderServer:
@@ -103,27 +132,35 @@ class ProviderServer:
     ) -> None:
         self.binary = binary
         self.working_dir = working_dir
+        self.output_path = working_dir / ".terraform" / OUTPUT_NAME
+        self.log_path = working_dir / ".terraform" / LOG_NAME
         self._identity = provider_identity(binary, env)
         self._cache = cache
-        self._tracker = tracker
-        self._output = working_dir / ".terraform" / OUTPUT_NAME
-        self._log = working_dir / ".terraform" / LOG_NAME
+        self._tracker: ProcessTracker | None = None
         self._reattach: str | None = None
-        self._upstream: str | None = None
         self.proxy: ProviderProxy | None = None
         """Between Terraform and the provider (answers repeated config validations), once it listens."""
-        with self._output.open("w") as stdout, self._log.open("w") as stderr:
-            self.process = subprocess.Popen(
-                [str(binary), "-debug"],
-                cwd=working_dir,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
-                start_new_session=True,
-            )
+        try:
+            self.socket_dir = _own_socket_dir()
+            # The output file is read from its start: only this process's lines. The log is appended: a provider
+            # that crashed keeps its stack trace when the next one starts.
+            with self.output_path.open("w") as stdout, self.log_path.open("a") as stderr:
+                self.process = subprocess.Popen(
+                    [str(binary), "-debug"],
+                    cwd=working_dir,
+                    env={**env, SOCKET_DIR_VARIABLE: str(self.socket_dir)},
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
+        except OSError as error:
+            if hasattr(self, "socket_dir"):
+                shutil.rmtree(self.socket_dir, ignore_errors=True)
+            raise ProviderServerError(f"cannot start `{binary} -debug` in {working_dir}: {error}") from error
         if tracker is not None:
             tracker.process_started(self.process.pid, f"{binary.name} -debug")
+            self._tracker = tracker
         log.debug("aws provider server pid %d for %s", self.process.pid, working_dir)
 
     @property
@@ -134,26 +171,30 @@ class ProviderServer:
         return self.process.poll() is None
 
     def reattach_env(self, timeout_s: float = START_TIMEOUT_S) -> dict[str, str]:
-        """``{"TF_REATTACH_PROVIDERS": ...}`` for Terraform; waits until the provider announced its address."""
+        """``{"TF_REATTACH_PROVIDERS": ...}`` for Terraform; waits until the provider announced its address.
+
+        Raises :class:`ProviderServerError` (the server is stopped then) when it does not, or the proxy cannot start.
+        """
         if self._reattach is None:
-            self._reattach = self._wait_for_address(timeout_s)
+            self._reattach = self._attach_proxy(self._wait_for_address(timeout_s))
         return {REATTACH_VARIABLE: self._reattach}
 
     def _wait_for_address(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
         while True:
-            for line in self._output.read_text(errors="replace").splitlines():
-                value = line.strip().removeprefix(REATTACH_PREFIX)
-                if value != line.strip():
-                    return self._checked(value.strip("'"))
+            for line in self.output_path.read_text(errors="replace").splitlines():
+                text = line.strip()
+                if text.startswith(REATTACH_PREFIX) and text.endswith("'"):  # a whole line, not half of one
+                    return text.removeprefix(REATTACH_PREFIX).strip("'")
             if not self.running():
+                self.stop()
                 raise ProviderServerError(self._failure(f"exited with {self.process.returncode} before it listened"))
             if time.monotonic() > deadline:
                 self.stop()
                 raise ProviderServerError(self._failure(f"announced no address within {timeout_s:.0f} s"))
             time.sleep(_POLL_S)
 
-    def _checked(self, value: str) -> str:
+    def _attach_proxy(self, value: str) -> str:
         try:
             document = json.loads(value)
             address = document[AWS_PROVIDER]["Addr"]  # the shape Terraform expects
@@ -162,17 +203,21 @@ class ProviderServer:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self.stop()
             raise ProviderServerError(self._failure(f"printed an unexpected reattach line ({exc}): {value}")) from None
-        self._upstream = address["String"]
-        self.proxy = ProviderProxy(self._upstream, self._identity, self._cache)
+        try:
+            self.proxy = ProviderProxy(
+                address["String"], str(self.socket_dir / PROXY_SOCKET_NAME), self._identity, self._cache
+            )
+        except (OSError, RuntimeError) as exc:  # grpc reports a failed bind as RuntimeError
+            self.stop()
+            raise ProviderServerError(f"the proxy for `{self.binary} -debug` in {self.working_dir}: {exc}") from exc
         address["String"] = self.proxy.address
         return json.dumps(document)
 
     def _failure(self, what: str) -> str:
-        output = self._output.read_text(errors="replace").strip()[-2000:] if self._output.exists() else ""
-        errors = self._log.read_text(errors="replace").strip()[-2000:] if self._log.exists() else ""
-        return (
-            f"`{self.binary} -debug` in {self.working_dir} {what}\n--- stdout ---\n{output}\n--- stderr ---\n{errors}"
-        )
+        output = self.output_path.read_text(errors="replace").strip()[-2000:] if self.output_path.exists() else ""
+        errors = self.log_path.read_text(errors="replace").strip()[-2000:] if self.log_path.exists() else ""
+        quoted = f"--- stdout ---\n{output}\n--- stderr (end of {self.log_path}) ---\n{errors}"
+        return f"`{self.binary} -debug` in {self.working_dir} {what}\n{quoted}"
 
     def stop(self) -> None:
         """Interrupt the provider (it closes its socket and exits), then kill it if it does not; idempotent."""
@@ -188,16 +233,7 @@ class ProviderServer:
                 log.warning("aws provider server %d ignored SIGINT for %.0f s; killing it", self.pid, STOP_GRACE_S)
                 self.process.kill()
                 self.process.wait()
-        self._remove_provider_socket()
-        if self._tracker is not None:
-            self._tracker.process_ended(self.process.pid)
-            self._tracker = None
-
-    def _remove_provider_socket(self) -> None:
-        """The socket the provider announced, should it have died without removing it (SIGKILL, a crash)."""
-        if self._upstream is None:
-            return
-        path = Path(self._upstream)
-        with contextlib.suppress(OSError):
-            if path.is_socket():
-                path.unlink()
+        shutil.rmtree(self.socket_dir, ignore_errors=True)  # the provider's socket too, should it have been killed
+        tracker, self._tracker = self._tracker, None
+        if tracker is not None:
+            tracker.process_ended(self.process.pid)

@@ -291,6 +291,10 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         request.addfinalizer(finish)
         if apply:
             deployment.apply()
+            if request.scope != "function":
+                # Shared by later tests: an idle provider would hold ~0.5 GB until the end of the module or
+                # session. A later command starts another (~0.1 s; its config validations come from the cache).
+                deployment.close()
         return deployment
 
     return deploy

@@ -156,8 +156,10 @@ def deploy(
             out("deploy failed; `make destroy` removes whatever was created (and LocalStack if we started it)")
             raise
         finally:
-            deployment.close()
-            ledger.close()
+            try:
+                deployment.close()
+            finally:
+                ledger.close()
         answer: dict[str, Any] = response.json()
 
     url = deployment.function_url
@@ -205,8 +207,10 @@ def destroy(
         try:
             _destroy_root(root, endpoint, probe, out)
         finally:
-            probe.close()
-            ledger.close()
+            try:
+                probe.close()
+            finally:
+                ledger.close()
         if record and record.owned:
             if record.is_alive():
                 out(f"==> stopping the {record.source} LocalStack deploy started at {record.endpoint}")

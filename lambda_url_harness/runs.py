@@ -32,7 +32,7 @@ from embedded_localstack import launcher
 from lambda_url_harness import processes
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.localstack import LocalStackHandle, LocalStackUnavailableError
-from lambda_url_harness.provider_proxy import socket_dir_prefix
+from lambda_url_harness.provider_server import socket_dir_prefix
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import clear_stale_override
 
@@ -120,7 +120,8 @@ class RunLedger:
 
     @property
     def path(self) -> Path:
-        return runs_dir(self.state_dir) / f"{self.record.owner_pid}-{int(self.record.owner_started * 100)}.json"
+        tag = processes.process_tag(self.record.owner_pid, self.record.owner_started)
+        return runs_dir(self.state_dir) / f"{tag}.json"
 
     # Every mutation rewrites the file (atomically: a reader never sees half a record).
     def _save(self) -> None:
@@ -238,13 +239,13 @@ def recover_stale_runs(state_dir: Path) -> list[str]:
 
 def _recover(record: RunRecord) -> list[str]:
     actions: list[str] = []
-    # Last started first: Terraform stops gracefully while the provider it attached to still runs.
+    # Last started first: Terraform before the provider it attached to (whose proxy died with the run).
     for process in reversed(record.processes):
         if processes.stop_process_group(process.pid, process.started):
             actions.append(f"stopped left-over `{process.command}` (pid {process.pid})")
     for leftover in Path(tempfile.gettempdir()).glob(socket_dir_prefix(record.owner_pid, record.owner_started) + "*"):
         shutil.rmtree(leftover, ignore_errors=True)
-        actions.append(f"removed the provider proxy socket dir {leftover}")
+        actions.append(f"removed the provider socket dir {leftover}")
     started_here = {localstack.endpoint for localstack in record.localstacks}
     for workspace in record.workspaces:
         actions += _clear_workspace(workspace, destroy=workspace.endpoint not in started_here)
@@ -263,7 +264,10 @@ def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]
     root = next((parent for parent in (path, *path.parents) if parent.name.startswith(WORKSPACE_PREFIX)), None)
     if root is None:
         return [f"left {path} alone: not a harness workspace (no {WORKSPACE_PREFIX}* directory)"]
-    deployment = Deployment(path, workspace.endpoint, PhaseTimer(), variables=workspace.variables, label=path.name)
+    # No shared provider: this one-off destroy would leave an untracked provider process if recovery were killed.
+    deployment = Deployment(
+        path, workspace.endpoint, PhaseTimer(), variables=workspace.variables, label=path.name, reuse_provider=False
+    )
     if destroy and deployment.tflocal.has_state():
         clear_stale_override(path)  # the killed tflocal's; tflocal refuses to run while it exists
         if launcher.health(workspace.endpoint) is None:

@@ -326,6 +326,8 @@ class Tflocal:
             runner=runner,
         )
         self.reuse_provider = reuse_provider
+        """The caller's choice; :attr:`shares_provider` says whether commands still attach to a server."""
+        self._no_server_because: str | None = None
         self._tracker = tracker
         self._validation_cache = validation_cache if validation_cache is not None else ValidationCache()
         self._server: ProviderServer | None = None
@@ -355,9 +357,18 @@ class Tflocal:
         if server is not None:
             server.stop()
 
+    @property
+    def shares_provider(self) -> bool:
+        """True while this directory's commands attach to a provider server (asked for, and not given up)."""
+        return self.reuse_provider and self._no_server_because is None
+
+    def _give_up_server(self, reason: str) -> None:
+        self.close()
+        self._no_server_because = reason
+
     def _provider_env(self) -> dict[str, str]:
         """``TF_REATTACH_PROVIDERS`` for the next command, or ``{}`` when Terraform should start its own."""
-        if not self.reuse_provider:
+        if not self.shares_provider:
             return {}
         if self._server is not None and not self._server.running():
             log.warning(
@@ -372,38 +383,55 @@ class Tflocal:
             server_env = server_environment(self.env, self.env.get("AWS_ENDPOINT_URL", ""))
             if binary is None or server_env is None:
                 log.info("%s: Terraform starts its own aws providers (no provider server here)", self.working_dir)
-                self.reuse_provider = False
+                self._give_up_server("no provider server can be used here")
                 return {}
-            self._server = ProviderServer(
-                binary, self.working_dir, server_env, tracker=self._tracker, cache=self._validation_cache
-            )
         try:
+            if self._server is None:
+                self._server = ProviderServer(
+                    binary, self.working_dir, server_env, tracker=self._tracker, cache=self._validation_cache
+                )
             return self._server.reattach_env()
         except ProviderServerError as exc:
             log.warning("%s\nTerraform starts its own aws providers instead", exc)
-            self.close()
-            self.reuse_provider = False
+            self._give_up_server(str(exc))
             return {}
 
     def _with_provider(self, command: Callable[..., tuple[int, str, str]], **kwargs: Any) -> tuple[int, str, str]:
-        """Run ``command`` attached to the provider server; once again without it if the server was the problem."""
+        """Run ``command`` attached to the provider server.
+
+        Run once more without it only when the provider refused a re-configuration (it fails a ``Configure``, before
+        anything is changed through it). Any other failure is Terraform's and is raised as it is: re-running an
+        apply or destroy whose provider died halfway could repeat work whose result the state does not record. A
+        timeout or an interrupt ends the server (it may still serve the abandoned command's calls).
+        """
         extra_env = self._provider_env()
         try:
             return command(extra_env=extra_env, **kwargs)
         except TerraformError as exc:
             server = self._server
-            if not extra_env or server is None or exc.timed_out_after_s is not None:
+            if not extra_env or server is None:
                 raise
-            if server.running() and RECONFIGURE_FAILURE not in str(exc):
-                raise  # Terraform's own failure: the same without the server
-            log.warning(
-                "`%s` failed with the shared aws provider (%s); running it again with Terraform's own providers",
-                shlex.join(exc.argv),
-                "it ended" if not server.running() else RECONFIGURE_FAILURE,
-            )
+            if exc.timed_out_after_s is not None:
+                self.close()
+                raise
+            if RECONFIGURE_FAILURE in exc.stdout + exc.stderr:
+                log.warning(
+                    "`%s` failed with the shared aws provider (%s); running it again with Terraform's own providers",
+                    shlex.join(exc.argv),
+                    RECONFIGURE_FAILURE,
+                )
+                self._give_up_server(RECONFIGURE_FAILURE)
+                return command(**kwargs)
+            if not server.running():
+                exc.add_note(
+                    f"The shared aws provider (pid {server.pid}) ended with exit code {server.process.returncode} "
+                    f"during this command; its output: {server.log_path}"
+                )
+                self.close()
+            raise
+        except BaseException:
             self.close()
-            self.reuse_provider = False
-            return command(**kwargs)
+            raise
 
     def outputs(self) -> dict[str, Any]:
         """All root outputs as ``{name: value}``.

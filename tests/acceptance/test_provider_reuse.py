@@ -132,7 +132,7 @@ def test_a_ca_bundle_in_the_provider_block_falls_back_to_terraforms_own_provider
         deployment = _echo(terraform_deploy, str(module))
     assert "unable to add custom RootCAs HTTPClient" in caplog.text
     assert "running it again with Terraform's own providers" in caplog.text
-    assert deployment.tflocal.reuse_provider is False
+    assert deployment.tflocal.shares_provider is False
     assert deployment.tflocal.provider_server is None
     name = deployment.outputs["function_name"]
     assert aws_client("lambda").get_function(FunctionName=name)["Configuration"]["State"] == "Active"
@@ -143,13 +143,29 @@ def test_a_ca_bundle_in_the_provider_block_falls_back_to_terraforms_own_provider
         aws_client("lambda").get_function(FunctionName=name)
 
 
-def test_deployments_of_a_session_share_the_providers_answers(terraform_deploy: Callable[..., Deployment]) -> None:
-    """The second deployment's provider is another process, but its configuration is the same: no validation of
-    it reaches that provider."""
-    first = _echo(terraform_deploy)
-    second = _echo(terraform_deploy)
-    first_proxy, second_proxy = _server(first).proxy, _server(second).proxy
-    assert first_proxy is not None and second_proxy is not None
-    assert _server(first).pid != _server(second).pid
-    assert first_proxy.identity == second_proxy.identity
-    assert second_proxy.misses == 0 and second_proxy.hits >= 3, (second_proxy.misses, second_proxy.hits)
+@pytest.fixture(scope="module")
+def module_echo(terraform_deploy_module: Callable[..., Deployment]) -> Deployment:
+    return _echo(terraform_deploy_module)
+
+
+def test_a_deployment_shared_by_tests_releases_its_provider_after_apply(module_echo: Deployment) -> None:
+    """An idle provider would hold ~0.5 GB until the module ends; a later command starts another, whose
+    validations the session's cache answers."""
+    assert module_echo.tflocal.provider_server is None
+    assert module_echo.tflocal.shares_provider
+    assert module_echo.plan_has_changes() is False
+    proxy = _server(module_echo).proxy
+    assert proxy is not None
+    assert proxy.misses == 0 and proxy.hits >= 2, (proxy.misses, proxy.hits)
+    module_echo.tflocal.close()
+
+
+def test_deployments_of_a_session_share_the_providers_answers(
+    module_echo: Deployment, terraform_deploy: Callable[..., Deployment]
+) -> None:
+    """Another test's deployment, another provider process, the same configuration: no validation of it reaches
+    that provider (pytest's per-test variables are not part of what identifies a provider)."""
+    other = _echo(terraform_deploy)
+    proxy = _server(other).proxy
+    assert proxy is not None
+    assert proxy.misses == 0 and proxy.hits >= 3, (proxy.misses, proxy.hits)

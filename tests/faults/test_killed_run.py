@@ -28,7 +28,7 @@ from support import alive, wait_until
 from embedded_localstack.launcher import is_healthy, process_tree
 from lambda_url_harness.processes import is_same_process
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
-from lambda_url_harness.provider_proxy import socket_dir_prefix
+from lambda_url_harness.provider_server import socket_dir_prefix
 from lambda_url_harness.runs import RunLedger, read_records, recover_stale_runs
 
 pytestmark = pytest.mark.acceptance
@@ -130,7 +130,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
     assert is_same_process(provider["pid"], provider["started"]), "the shared provider should outlive the run"
     assert len(record["processes"]) == 2, record["processes"]
     prefix = socket_dir_prefix(record["owner_pid"], record["owner_started"])
-    (proxy_dir,) = Path(tempfile.gettempdir()).glob(prefix + "*")  # the killed run's provider proxy socket
+    (proxy_dir,) = Path(tempfile.gettempdir()).glob(prefix + "*")  # the killed run's provider and proxy sockets
     assert workspace_root.is_dir()
     localstack_tree = process_tree(localstack["pid"])
 
@@ -148,7 +148,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
         assert f"stopped left-over `tflocal apply` (pid {tflocal['pid']})" in report
         assert f"stopped left-over `{provider['command']}` (pid {provider['pid']})" in report
         assert not alive(provider["pid"])
-        assert f"removed the provider proxy socket dir {proxy_dir}" in report
+        assert f"removed the provider socket dir {proxy_dir}" in report
         assert not proxy_dir.exists()
         assert f"stopped left-over embedded LocalStack at {localstack['endpoint']}" in report
         assert f"removed workspace {workspace_root}" in report

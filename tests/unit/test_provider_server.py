@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import stat
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,23 +21,25 @@ from support import processes_under
 from lambda_url_harness.provider_proxy import ValidationCache, provider_identity
 from lambda_url_harness.provider_server import (
     AWS_PROVIDER,
+    LOG_NAME,
     REATTACH_VARIABLE,
+    RECONFIGURE_FAILURE,
     SDK_LOG_VARIABLES,
     ProviderServer,
     ProviderServerError,
     provider_binary,
     server_environment,
 )
-from lambda_url_harness.terraform import CompletedCommand, Tflocal
+from lambda_url_harness.terraform import CompletedCommand, TerraformError, Tflocal
 
 
-def _install(working_dir: Path, script: str, version: str = "5.100.0") -> Path:
+def _install(working_dir: Path, script: str, version: str = "5.100.0", interpreter: str = "/bin/sh") -> Path:
     """A fake provider where ``terraform init`` would have put the real one."""
     binary = (
         working_dir / ".terraform" / "providers" / AWS_PROVIDER / version / "linux_amd64" / "terraform-provider-aws"
     )
     binary.parent.mkdir(parents=True)
-    binary.write_text("#!/bin/sh\n" + script)
+    binary.write_text(f"#!{interpreter}\n" + script)
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     return binary
 
@@ -127,7 +132,7 @@ def test_without_a_usable_provider_terraform_starts_its_own(tmp_path: Path, capl
     assert all(REATTACH_VARIABLE not in env for env in recorder.envs)
     assert "no debug mode here" in caplog.text
     assert "Terraform starts its own aws providers instead" in caplog.text
-    assert tflocal.reuse_provider is False, "tried once, not on every command"
+    assert tflocal.shares_provider is False, "tried once, not on every command"
     assert caplog.text.count("exited with 2") == 1
     assert processes_under(tmp_path) == set()
 
@@ -156,3 +161,120 @@ def test_validation_answers_are_kept_per_provider_binary_and_environment(tmp_pat
     assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config")) == b"answer"
     assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config2")) is None
     assert cache.get((provider_identity(other, {}), "/tfplugin5.Provider/PrepareProviderConfig", b"config")) is None
+
+
+# ------------------------------------------------------------------ what a failing command does to the server
+
+LISTENING_PROVIDER = f"""
+import json, os, time
+address = os.environ["PLUGIN_UNIX_SOCKET_DIR"] + "/plugin-fake"
+document = {{"{AWS_PROVIDER}": {{"Protocol": "grpc", "ProtocolVersion": 5, "Pid": os.getpid(), "Test": True,
+             "Addr": {{"Network": "unix", "String": address}}}}}}
+print("Provider started.", flush=True)
+print("\\t{REATTACH_VARIABLE}='" + json.dumps(document) + "'", flush=True)
+time.sleep(120)
+"""
+"""Announces an address like the provider's ``-debug`` mode (nothing listens there: the runner below never calls)."""
+
+
+class Script:
+    """A runner answering each command with the next step: a CompletedCommand, an exception, or a callable."""
+
+    def __init__(self, *steps: object) -> None:
+        self.steps = list(steps)
+        self.envs: list[dict[str, str]] = []
+
+    def __call__(self, argv: list[str], cwd: Path, env: Mapping[str, str], timeout_s: float) -> CompletedCommand:
+        self.envs.append(dict(env))
+        step = self.steps.pop(0)
+        if callable(step) and not isinstance(step, type):
+            step = step()
+        if isinstance(step, BaseException):
+            raise step
+        assert isinstance(step, int)
+        return CompletedCommand(argv, step, "", "")
+
+    def attached(self) -> list[str | None]:
+        return [env.get(REATTACH_VARIABLE) for env in self.envs]
+
+
+def _tflocal(tmp_path: Path, script: Script) -> Tflocal:
+    _install(tmp_path, LISTENING_PROVIDER, interpreter=sys.executable)
+    return Tflocal(
+        tmp_path, {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, binary="tflocal", runner=script, reuse_provider=True
+    )
+
+
+def _failed(output: str) -> TerraformError:
+    return TerraformError(["tflocal", "apply"], Path(), 1, output, "")
+
+
+def test_a_refused_reconfiguration_runs_the_command_again_without_the_server(tmp_path: Path) -> None:
+    script = Script(_failed(f"Error: loading configuration: {RECONFIGURE_FAILURE}, *http.Client"), 0, 0)
+    tflocal = _tflocal(tmp_path, script)
+    tflocal.apply()
+    server_gone = tflocal.provider_server is None
+    tflocal.destroy()
+    first, again, destroy = script.attached()
+    assert first is not None and again is None and destroy is None
+    assert server_gone and not tflocal.shares_provider
+    assert processes_under(tmp_path) == set()
+
+
+def test_terraforms_own_failure_is_raised_once_and_the_server_stays(tmp_path: Path) -> None:
+    script = Script(_failed("Error: creating Lambda Function: AccessDeniedException"), 0)
+    tflocal = _tflocal(tmp_path, script)
+    with pytest.raises(TerraformError, match="AccessDeniedException"):
+        tflocal.apply()
+    server = tflocal.provider_server
+    assert server is not None and server.running()
+    tflocal.destroy()
+    apply, destroy = script.attached()
+    assert apply is not None and apply == destroy, "the same server for the next command"
+    tflocal.close()
+    assert processes_under(tmp_path) == set()
+
+
+def test_a_server_that_dies_during_a_command_is_named_in_the_error_and_not_run_again(tmp_path: Path) -> None:
+    holder: dict[str, int] = {}
+
+    def provider_dies() -> TerraformError:
+        server = tflocal.provider_server
+        assert server is not None
+        holder["pid"] = server.pid
+        os.kill(server.pid, signal.SIGKILL)
+        server.process.wait()
+        return _failed("Error: Plugin did not respond")
+
+    script = Script(provider_dies, 0)
+    tflocal = _tflocal(tmp_path, script)
+    with pytest.raises(TerraformError) as failure:
+        tflocal.apply()
+    note = "\n".join(getattr(failure.value, "__notes__", []))
+    assert f"(pid {holder['pid']}) ended with exit code -9 during this command" in note
+    assert LOG_NAME in note
+    assert tflocal.provider_server is None
+    tflocal.destroy()  # the next command gets a new server
+    apply, destroy = script.attached()
+    assert apply is not None and destroy is not None and apply != destroy
+    assert len(script.envs) == 2, "the failed apply was not run again"
+    tflocal.close()
+    assert processes_under(tmp_path) == set()
+
+
+@pytest.mark.parametrize(
+    "interruption",
+    [
+        TerraformError(["tflocal", "apply"], Path(), None, "", "", timed_out_after_s=5.0),
+        KeyboardInterrupt(),
+    ],
+    ids=["timeout", "ctrl-c"],
+)
+def test_a_timeout_or_an_interrupt_ends_the_server(tmp_path: Path, interruption: BaseException) -> None:
+    script = Script(interruption)
+    tflocal = _tflocal(tmp_path, script)
+    with pytest.raises(type(interruption)):
+        tflocal.apply()
+    assert tflocal.provider_server is None
+    assert len(script.envs) == 1
+    assert processes_under(tmp_path) == set()
