@@ -75,8 +75,12 @@ class Deployment:
         reuse_provider: bool = True,
         tracker: ProcessTracker | None = None,
         validation_cache: ValidationCache | None = None,
+        hold_provider: bool = True,
     ) -> None:
         self.working_dir = working_dir
+        self.hold_provider = hold_provider
+        """False: the aws provider ends after each command (a deployment many tests share stays up for long, and an
+        idle provider holds ~0.5 GB); the next command starts another (~0.1 s; validations from the cache)."""
         self.refresh_before_destroy = refresh_before_destroy
         """False (default) for the harness's own workspaces: ``destroy -refresh=false``.
 
@@ -145,6 +149,7 @@ class Deployment:
                     ) from exc
                 raise
         self.outputs = self.tflocal.outputs()
+        self._release_provider()
 
     def wait_for_first_200(self, payload: Any = SMOKE_PAYLOAD, attempts: int = 30) -> requests.Response:
         """POST to the Function URL until it answers 200 (a new function may still be Pending)."""
@@ -171,7 +176,13 @@ class Deployment:
 
     def plan_has_changes(self) -> bool:
         with self.timer.phase("plan", self.label):
-            return self.tflocal.plan_has_changes()
+            changes = self.tflocal.plan_has_changes()
+        self._release_provider()
+        return changes
+
+    def _release_provider(self) -> None:
+        if not self.hold_provider:
+            self.tflocal.close()
 
     def close(self) -> None:
         """Release what this object holds (HTTP session, aws provider process); the deployment itself stays."""

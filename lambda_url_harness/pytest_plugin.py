@@ -276,6 +276,8 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             reuse_provider=state.reuse_provider,
             tracker=ledger,
             validation_cache=state.validation_cache,
+            # Shared by later tests: no idle provider (~0.5 GB) until the end of the module or session.
+            hold_provider=request.scope == "function",
         )
         ledger.track_workspace(deployment.working_dir, endpoint, resolved)
 
@@ -291,10 +293,6 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         request.addfinalizer(finish)
         if apply:
             deployment.apply()
-            if request.scope != "function":
-                # Shared by later tests: an idle provider would hold ~0.5 GB until the end of the module or
-                # session. A later command starts another (~0.1 s; its config validations come from the cache).
-                deployment.close()
         return deployment
 
     return deploy

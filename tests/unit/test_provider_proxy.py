@@ -154,23 +154,30 @@ def test_streams_are_relayed_both_ways(upstream: tuple[StandIn, str], channel: g
     assert list(answers) == [b"echo a", b"echo b"]
 
 
+def _proxy_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name.startswith("tfproxy")}
+
+
 def test_stop_ends_the_listener_and_its_threads(upstream: tuple[StandIn, str], tmp_path: Path) -> None:
+    before = _proxy_threads()  # other proxies of this session (deployments still alive) keep theirs
     proxy = ProviderProxy(upstream[1], str(tmp_path / "p.sock"), "provider-a")
     with grpc.insecure_channel(f"unix:{proxy.address}") as channel:
         channel.unary_unary(APPLY)(b"x")
+    assert _proxy_threads() - before, "the call ran on one of its threads"
     proxy.stop()
     with grpc.insecure_channel(f"unix:{proxy.address}") as channel, pytest.raises(grpc.RpcError) as failure:
         channel.unary_unary(APPLY)(b"x", timeout=2)
     assert failure.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
     pause = threading.Event()
     for _ in range(50):
-        if not [thread for thread in threading.enumerate() if thread.name.startswith("tfproxy")]:
+        if not _proxy_threads() - before:
             break
         pause.wait(0.1)
-    assert not [thread.name for thread in threading.enumerate() if thread.name.startswith("tfproxy")]
+    assert not _proxy_threads() - before
 
 
 def test_a_proxy_that_cannot_listen_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    before = _proxy_threads()
     with pytest.raises(RuntimeError):
         ProviderProxy(str(tmp_path / "provider.sock"), str(tmp_path / "missing-dir" / "proxy.sock"), "provider-a")
-    assert not [thread for thread in threading.enumerate() if thread.name.startswith("tfproxy")]
+    assert not _proxy_threads() - before
