@@ -12,13 +12,23 @@ codes and details; not the response's own metadata, which Terraform's providers 
 answers to ``PrepareProviderConfig``/``ValidateProviderConfig`` in a :class:`ValidationCache`, per provider (its
 binary and its environment: defaults may come from environment variables) and exact request bytes: an identical
 request to the same provider is answered with the provider's own earlier answer. Any other request, or a changed
-configuration, reaches the provider. A pytest session shares one cache among its deployments.
+configuration, reaches the provider. The cache is a directory: a pytest session shares one among its deployments.
+
+It runs as its own process (``python -m lambda_url_harness.provider_proxy``, :func:`main`), which also starts the
+provider as its child: like Terraform's own provider processes, the pair outlives a harness that is killed, so a
+Terraform command in flight finishes with its provider; the next run's recovery stops the pair after Terraform.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent import futures
@@ -53,6 +63,13 @@ UNLIMITED_MESSAGES = [("grpc.max_receive_message_length", -1), ("grpc.max_send_m
 MAX_CONCURRENT_RPCS = 64
 """Terraform runs up to 10 operations in parallel; each provider instance also holds two go-plugin streams."""
 STOP_GRACE_S = 2.0
+PROVIDER_STOP_GRACE_S = 10.0
+PR_SET_PDEATHSIG = 1
+REATTACH_PREFIX = "TF_REATTACH_PROVIDERS="
+AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+VALIDATION_HIT = "harness-proxy: validation answered from the cache"
+VALIDATION_MISS = "harness-proxy: validation answered by the provider"
+"""Lines the proxy process prints per validation (its stdout is the server's output file; tests count them)."""
 
 
 def provider_identity(binary: Path, env: Mapping[str, str]) -> str:
@@ -64,23 +81,32 @@ def provider_identity(binary: Path, env: Mapping[str, str]) -> str:
 
 
 class ValidationCache:
-    """Providers' answers to configuration validations, by provider identity, method and request bytes."""
+    """Providers' answers to configuration validations, by provider identity, method and request bytes: one file
+    each in ``directory`` (written atomically), so that proxies in several processes share them."""
 
-    def __init__(self) -> None:
-        self._answers: dict[tuple[str, str, bytes], bytes] = {}
-        self._lock = threading.Lock()
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _path(self, key: tuple[str, str, bytes]) -> Path:
+        identity, method, request = key
+        digest = hashlib.sha256(identity.encode() + b"\0" + method.encode() + b"\0" + request).hexdigest()
+        return self.directory / digest
 
     def get(self, key: tuple[str, str, bytes]) -> bytes | None:
-        with self._lock:
-            return self._answers.get(key)
+        try:
+            return self._path(key).read_bytes()
+        except OSError:
+            return None
 
     def put(self, key: tuple[str, str, bytes], answer: bytes) -> None:
-        with self._lock:
-            self._answers[key] = answer
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self._path(key)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        temporary.write_bytes(answer)
+        temporary.replace(path)
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._answers)
+        return len(list(self.directory.glob("[0-9a-f]*[0-9a-f]"))) if self.directory.is_dir() else 0
 
 
 class ProviderProxy:
@@ -90,11 +116,19 @@ class ProviderProxy:
     proxy's validations answered from the cache and by the provider.
     """
 
-    def __init__(self, upstream: str, address: str, identity: str, cache: ValidationCache | None = None) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        address: str,
+        identity: str,
+        cache: ValidationCache,
+        report: Callable[[str], None] | None = None,
+    ) -> None:
         self.upstream = upstream
         self.address = address
         self.identity = identity
-        self._cache = cache if cache is not None else ValidationCache()
+        self._cache = cache
+        self._report = report
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -128,6 +162,8 @@ class ProviderProxy:
                 if answer is not None:
                     with self._lock:
                         self.hits += 1
+                    if self._report is not None:
+                        self._report(VALIDATION_HIT)
                     return answer
             try:
                 answer = call(request, metadata=_forwardable(context))
@@ -137,6 +173,8 @@ class ProviderProxy:
                 self._cache.put(key, answer)
                 with self._lock:
                     self.misses += 1
+                if self._report is not None:
+                    self._report(VALIDATION_MISS)
             return answer
 
         return handle
@@ -198,3 +236,96 @@ def _relay(responses: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
 def _abort_like(context: grpc.ServicerContext, exc: grpc.RpcError) -> NoReturn:
     context.abort(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
     raise AssertionError("unreachable: ServicerContext.abort raises")
+
+
+# ------------------------------------------------------------------------- the proxy process
+
+
+class ProxyStartError(RuntimeError):
+    """The provider did not announce a usable address, or the proxy could not listen."""
+
+
+def _announced_address(provider: subprocess.Popen[str], echo: Callable[[str], None]) -> tuple[dict[str, Any], str]:
+    """The provider's reattach document and its unix socket, from its stdout (other lines are echoed)."""
+    assert provider.stdout is not None
+    for line in provider.stdout:
+        text = line.strip()
+        if not (text.startswith(REATTACH_PREFIX) and text.endswith("'")):
+            echo(line.rstrip("\n"))
+            continue
+        value = text.removeprefix(REATTACH_PREFIX).strip("'")
+        try:
+            document = json.loads(value)
+            address = document[AWS_PROVIDER]["Addr"]
+            if address.get("Network") != "unix" or not isinstance(address.get("String"), str):
+                raise TypeError(f"address {address!r} is not a unix socket")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ProxyStartError(f"the provider printed an unexpected reattach line ({exc}): {value}") from None
+        return document, address["String"]
+    raise ProxyStartError(f"the provider exited with {provider.wait()} before it listened")
+
+
+def _die_with_parent() -> None:
+    """In the provider's child process before exec: SIGKILL when the proxy process ends, however it ends."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _drain(stream: Any, echo: Callable[[str], None]) -> None:
+    for line in stream:
+        echo(line.rstrip("\n"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the provider (``-debug``), put the proxy in front of it, print the reattach line for Terraform, and run
+    until SIGINT/SIGTERM (then end the provider) or until the provider exits (with its exit code)."""
+    parser = argparse.ArgumentParser(prog="python -m lambda_url_harness.provider_proxy")
+    parser.add_argument("--provider", type=Path, required=True, help="the provider binary")
+    parser.add_argument("--listen", required=True, help="unix socket path for Terraform")
+    parser.add_argument("--cache-dir", type=Path, required=True, help="validation answers (shared by proxies)")
+    parser.add_argument("--identity", required=True, help="provider_identity() of the provider and its environment")
+    args = parser.parse_args(argv)
+
+    def echo(line: str) -> None:
+        print(line, flush=True)
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    # The provider is our child in our process group: stopping the group (recovery) stops both.
+    provider = subprocess.Popen(
+        [str(args.provider), "-debug"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # before any thread starts here
+    )
+    proxy: ProviderProxy | None = None
+    try:
+        try:
+            document, upstream = _announced_address(provider, echo)
+            proxy = ProviderProxy(upstream, args.listen, args.identity, ValidationCache(args.cache_dir), echo)
+        except (ProxyStartError, OSError, RuntimeError) as exc:
+            print(f"harness-proxy: {exc}", file=sys.stderr, flush=True)
+            return 3
+        document[AWS_PROVIDER]["Addr"]["String"] = proxy.address
+        threading.Thread(target=_drain, args=(provider.stdout, echo), daemon=True).start()
+        echo(f"\t{REATTACH_PREFIX}'{json.dumps(document)}'")
+        while not stop.is_set() and provider.poll() is None:
+            stop.wait(0.2)
+        return provider.returncode or 0
+    finally:
+        if proxy is not None:
+            proxy.stop()
+        if provider.poll() is None:
+            provider.send_signal(signal.SIGINT)  # it closes its socket and exits
+            try:
+                provider.wait(timeout=PROVIDER_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                provider.kill()
+                provider.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

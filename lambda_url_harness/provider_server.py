@@ -19,33 +19,34 @@ paths such as a Lambda ``filename`` resolve the same) with the command's environ
   validation cache), and ``PLUGIN_UNIX_SOCKET_DIR``: the provider's socket goes into a directory only this user
   can enter, next to the proxy's.
 
-Terraform talks to it through a :class:`~lambda_url_harness.provider_proxy.ProviderProxy`, which answers
-repeated configuration validations (the largest cost left per command) from the provider's earlier answers. The
-proxy runs in this process: should this process be killed, Terraform loses the provider in the middle of its
-command and stops there (a resource being created at that moment may then be missing from the state).
+Terraform talks to it through a :mod:`~lambda_url_harness.provider_proxy` process, which starts the provider as
+its child and answers repeated configuration validations (the largest cost left per command) from the provider's
+earlier answers (a :class:`~lambda_url_harness.provider_proxy.ValidationCache` directory).
 
 One server serves one working directory, and one Terraform command at a time (each ``Configure`` replaces the
-provider's configuration). It runs in its own session, so that signals to Terraform's process group never reach
-it; :meth:`ProviderServer.stop` ends it, and a :class:`ProcessTracker` records it so that the next run stops it
-when this one was killed (and removes the socket directory, named after this process: :func:`socket_dir_prefix`).
+provider's configuration). The pair runs in its own session, so that signals to Terraform's process group never
+reach it, and it outlives this process like Terraform does (a command in flight when the harness is killed
+finishes with its provider); :meth:`ProviderServer.stop` ends it, and a :class:`ProcessTracker` records it so
+that the next run stops it after Terraform when this one was killed (and removes the socket directory, named
+after this process: :func:`socket_dir_prefix`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from lambda_url_harness.processes import ProcessTracker, process_tag, start_time
-from lambda_url_harness.provider_proxy import ProviderProxy, ValidationCache, provider_identity
+from lambda_url_harness.provider_proxy import VALIDATION_HIT, VALIDATION_MISS, ValidationCache, provider_identity
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,14 @@ OUTPUT_NAME = "harness-aws-provider.out"
 LOG_NAME = "harness-aws-provider.log"
 """Both in the working directory's ``.terraform/`` (Terraform's own, ignored by git and by workspace copies)."""
 SOCKET_DIR_PREFIX = "tfprovider-"
+VALIDATIONS_DIR_PREFIX = "tfvalidations-"
 SOCKET_DIR_VARIABLE = "PLUGIN_UNIX_SOCKET_DIR"
 """go-plugin (the provider's plugin server) creates its unix socket in this directory."""
 PROXY_SOCKET_NAME = "proxy"
 START_TIMEOUT_S = 60.0
 """Measured: the reattach line appears ~0.1 s after the start; a loaded machine may take seconds."""
-STOP_GRACE_S = 10.0
+STOP_GRACE_S = 15.0
+"""The proxy process gives the provider 10 s to end after SIGINT (measured: ~0.02 s)."""
 _POLL_S = 0.01
 
 SDK_LOG_VARIABLES = (
@@ -89,6 +92,23 @@ def socket_dir_prefix(owner_pid: int, owner_started: float) -> str:
     return f"{SOCKET_DIR_PREFIX}{process_tag(owner_pid, owner_started)}-"
 
 
+def validations_dir_prefix(owner_pid: int, owner_started: float) -> str:
+    """Name prefix of a process's shared validation cache dir in the temp dir (see :func:`socket_dir_prefix`)."""
+    return f"{VALIDATIONS_DIR_PREFIX}{process_tag(owner_pid, owner_started)}-"
+
+
+def run_temp_dir_prefixes(owner_pid: int, owner_started: float) -> tuple[str, ...]:
+    """Every temp dir name prefix of a run's provider servers: what recovery removes for a killed run."""
+    return socket_dir_prefix(owner_pid, owner_started), validations_dir_prefix(owner_pid, owner_started)
+
+
+def shared_validation_cache() -> ValidationCache:
+    """A new validation cache for several working directories (a pytest session's), in a private temp dir named
+    after this process; the caller removes ``directory`` when done."""
+    pid, started = _own_identity()
+    return ValidationCache(Path(tempfile.mkdtemp(prefix=validations_dir_prefix(pid, started))))
+
+
 def provider_binary(working_dir: Path) -> Path | None:
     """The aws provider ``terraform init`` installed for ``working_dir``, or None (none, or more than one)."""
     found = sorted((working_dir / ".terraform" / "providers" / AWS_PROVIDER).glob("*/*/terraform-provider-aws*"))
@@ -109,13 +129,17 @@ def server_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str] 
     return server_env
 
 
-def _own_socket_dir() -> Path:
-    """A new directory only this user can enter, in the temp dir (a unix socket path has at most 107 bytes)."""
+def _own_identity() -> tuple[int, float]:
     pid = os.getpid()
     started = start_time(pid)
     if started is None:  # pragma: no cover - the running process always has a start time
         raise ProviderServerError("cannot read this process's start time")
-    return Path(tempfile.mkdtemp(prefix=socket_dir_prefix(pid, started)))
+    return pid, started
+
+
+def _own_socket_dir() -> Path:
+    """A new directory only this user can enter, in the temp dir (a unix socket path has at most 107 bytes)."""
+    return Path(tempfile.mkdtemp(prefix=socket_dir_prefix(*_own_identity())))
 
 
 class ProviderServer:
@@ -126,27 +150,30 @@ class ProviderServer:
         binary: Path,
         working_dir: Path,
         env: Mapping[str, str],
+        cache: ValidationCache,
         *,
         tracker: ProcessTracker | None = None,
-        cache: ValidationCache | None = None,
     ) -> None:
         self.binary = binary
         self.working_dir = working_dir
         self.output_path = working_dir / ".terraform" / OUTPUT_NAME
         self.log_path = working_dir / ".terraform" / LOG_NAME
-        self._identity = provider_identity(binary, env)
-        self._cache = cache
         self._tracker: ProcessTracker | None = None
         self._reattach: str | None = None
-        self.proxy: ProviderProxy | None = None
-        """Between Terraform and the provider (answers repeated config validations), once it listens."""
         try:
             self.socket_dir = _own_socket_dir()
-            # The output file is read from its start: only this process's lines. The log is appended: a provider
+            command = [
+                sys.executable, "-m", "lambda_url_harness.provider_proxy",
+                "--provider", str(binary),
+                "--listen", str(self.socket_dir / PROXY_SOCKET_NAME),
+                "--cache-dir", str(cache.directory),
+                "--identity", provider_identity(binary, env),
+            ]  # fmt: skip
+            # The output file is read from its start: only this server's lines. The log is appended: a provider
             # that crashed keeps its stack trace when the next one starts.
             with self.output_path.open("w") as stdout, self.log_path.open("a") as stderr:
                 self.process = subprocess.Popen(
-                    [str(binary), "-debug"],
+                    command,
                     cwd=working_dir,
                     env={**env, SOCKET_DIR_VARIABLE: str(self.socket_dir)},
                     stdin=subprocess.DEVNULL,
@@ -159,7 +186,7 @@ class ProviderServer:
                 shutil.rmtree(self.socket_dir, ignore_errors=True)
             raise ProviderServerError(f"cannot start `{binary} -debug` in {working_dir}: {error}") from error
         if tracker is not None:
-            tracker.process_started(self.process.pid, f"{binary.name} -debug")
+            tracker.process_started(self.process.pid, f"{binary.name} -debug (via provider_proxy)")
             self._tracker = tracker
         log.debug("aws provider server pid %d for %s", self.process.pid, working_dir)
 
@@ -171,13 +198,18 @@ class ProviderServer:
         return self.process.poll() is None
 
     def reattach_env(self, timeout_s: float = START_TIMEOUT_S) -> dict[str, str]:
-        """``{"TF_REATTACH_PROVIDERS": ...}`` for Terraform; waits until the provider announced its address.
+        """``{"TF_REATTACH_PROVIDERS": ...}`` for Terraform; waits until the proxy announced its address.
 
-        Raises :class:`ProviderServerError` (the server is stopped then) when it does not, or the proxy cannot start.
+        Raises :class:`ProviderServerError` (the server is stopped then) when it does not.
         """
         if self._reattach is None:
-            self._reattach = self._attach_proxy(self._wait_for_address(timeout_s))
+            self._reattach = self._wait_for_address(timeout_s)
         return {REATTACH_VARIABLE: self._reattach}
+
+    def validations(self) -> tuple[int, int]:
+        """(answered by the provider, answered from the cache) so far: the proxy prints a line for each."""
+        lines = self.output_path.read_text(errors="replace").splitlines() if self.output_path.exists() else []
+        return lines.count(VALIDATION_MISS), lines.count(VALIDATION_HIT)
 
     def _wait_for_address(self, timeout_s: float) -> str:
         deadline = time.monotonic() + timeout_s
@@ -194,25 +226,6 @@ class ProviderServer:
                 raise ProviderServerError(self._failure(f"announced no address within {timeout_s:.0f} s"))
             time.sleep(_POLL_S)
 
-    def _attach_proxy(self, value: str) -> str:
-        try:
-            document = json.loads(value)
-            address = document[AWS_PROVIDER]["Addr"]  # the shape Terraform expects
-            if address.get("Network") != "unix" or not isinstance(address.get("String"), str):
-                raise TypeError(f"address {address!r} is not a unix socket")
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            self.stop()
-            raise ProviderServerError(self._failure(f"printed an unexpected reattach line ({exc}): {value}")) from None
-        try:
-            self.proxy = ProviderProxy(
-                address["String"], str(self.socket_dir / PROXY_SOCKET_NAME), self._identity, self._cache
-            )
-        except (OSError, RuntimeError) as exc:  # grpc reports a failed bind as RuntimeError
-            self.stop()
-            raise ProviderServerError(f"the proxy for `{self.binary} -debug` in {self.working_dir}: {exc}") from exc
-        address["String"] = self.proxy.address
-        return json.dumps(document)
-
     def _failure(self, what: str) -> str:
         output = self.output_path.read_text(errors="replace").strip()[-2000:] if self.output_path.exists() else ""
         errors = self.log_path.read_text(errors="replace").strip()[-2000:] if self.log_path.exists() else ""
@@ -220,10 +233,10 @@ class ProviderServer:
         return f"`{self.binary} -debug` in {self.working_dir} {what}\n{quoted}"
 
     def stop(self) -> None:
-        """Interrupt the provider (it closes its socket and exits), then kill it if it does not; idempotent."""
-        proxy, self.proxy = self.proxy, None
-        if proxy is not None:
-            proxy.stop()
+        """Interrupt the proxy process (it ends the provider and exits), kill the pair if it does not; idempotent.
+
+        The provider dies with the proxy process in any case (parent-death signal, Linux).
+        """
         if self.running():
             with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.SIGINT)
@@ -231,9 +244,10 @@ class ProviderServer:
                 self.process.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 log.warning("aws provider server %d ignored SIGINT for %.0f s; killing it", self.pid, STOP_GRACE_S)
-                self.process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)  # still our group: its leader had not exited
                 self.process.wait()
-        shutil.rmtree(self.socket_dir, ignore_errors=True)  # the provider's socket too, should it have been killed
+        shutil.rmtree(self.socket_dir, ignore_errors=True)  # both sockets, also after a kill
         tracker, self._tracker = self._tracker, None
         if tracker is not None:
             tracker.process_ended(self.process.pid)

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -45,6 +46,7 @@ from lambda_url_harness.localstack import (
 )
 from lambda_url_harness.project import DEFAULT_REGION
 from lambda_url_harness.provider_proxy import ValidationCache
+from lambda_url_harness.provider_server import shared_validation_cache
 from lambda_url_harness.runs import RunLedger, recover_stale_runs
 from lambda_url_harness.terraform import run_bounded
 from lambda_url_harness.timing import PhaseTimer
@@ -68,8 +70,20 @@ class SessionState:
     """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
     reuse_provider: bool = True
     """False with ``--no-provider-reuse``: Terraform starts its own aws providers for every command."""
-    validation_cache: ValidationCache = field(default_factory=ValidationCache)
-    """The aws providers' answers to config validations, shared by the session's deployments."""
+
+    def shared_validation_cache(self) -> ValidationCache:
+        if self.validation_cache is None:
+            self.validation_cache = shared_validation_cache()
+        return self.validation_cache
+
+    def remove_validation_cache(self) -> None:
+        cache, self.validation_cache = self.validation_cache, None
+        if cache is not None:
+            shutil.rmtree(cache.directory, ignore_errors=True)
+
+    validation_cache: ValidationCache | None = None
+    """The aws providers' answers to config validations, shared by the session's deployments (a temp dir, created
+    with the first deployment, removed at the end)."""
 
 
 STATE_KEY = pytest.StashKey[SessionState]()
@@ -138,6 +152,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(STATE_KEY, None)
+    if state is not None:
+        state.remove_validation_cache()
     if state is not None and state.ledger is not None:
         state.ledger.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
 
@@ -275,7 +291,7 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
             reuse_provider=state.reuse_provider,
             tracker=ledger,
-            validation_cache=state.validation_cache,
+            validation_cache=state.shared_validation_cache(),
             # Shared by later tests: no idle provider (~0.5 GB) until the end of the module or session.
             hold_provider=request.scope == "function",
         )

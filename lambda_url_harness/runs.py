@@ -32,7 +32,7 @@ from embedded_localstack import launcher
 from lambda_url_harness import processes
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.localstack import LocalStackHandle, LocalStackUnavailableError
-from lambda_url_harness.provider_server import socket_dir_prefix
+from lambda_url_harness.provider_server import run_temp_dir_prefixes
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import clear_stale_override
 
@@ -243,9 +243,10 @@ def _recover(record: RunRecord) -> list[str]:
     for process in reversed(record.processes):
         if processes.stop_process_group(process.pid, process.started):
             actions.append(f"stopped left-over `{process.command}` (pid {process.pid})")
-    for leftover in Path(tempfile.gettempdir()).glob(socket_dir_prefix(record.owner_pid, record.owner_started) + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-        actions.append(f"removed the provider socket dir {leftover}")
+    for prefix in run_temp_dir_prefixes(record.owner_pid, record.owner_started):
+        for leftover in Path(tempfile.gettempdir()).glob(prefix + "*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+            actions.append(f"removed the provider temp dir {leftover}")
     started_here = {localstack.endpoint for localstack in record.localstacks}
     for workspace in record.workspaces:
         actions += _clear_workspace(workspace, destroy=workspace.endpoint not in started_here)

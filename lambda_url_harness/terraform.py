@@ -53,6 +53,8 @@ from lambda_url_harness.tfconfig import terraform_env
 log = logging.getLogger(__name__)
 
 OUTPUT_TAIL_LINES = 60
+VALIDATIONS_DIR = "harness-validations"
+"""A working directory's own validation cache (in ``.terraform/``) when no shared one is given."""
 
 GO_GC_PERCENT = "400"
 """``GOGC`` for terraform and the aws provider it starts (unless the caller's environment sets one).
@@ -272,6 +274,15 @@ class _BoundedTerraform(Terraform):
         self._env = dict(env)
         self._runner = runner
 
+    def read_state_file(self, file_path: str | None = None) -> None:
+        """python-terraform parses the state in its constructor; the harness reads the state itself
+        (:meth:`Tflocal._local_state`), and a state file that a killed Terraform left empty or half written must not
+        make this wrapper unusable (recovery then destroys nothing it cannot read, and says what is left)."""
+        try:
+            super().read_state_file(file_path)
+        except ValueError:  # json.JSONDecodeError
+            self.tfstate = None
+
     def cmd(self, cmd: str, *args: Any, **kwargs: Any) -> tuple[int, str, str]:
         timeout_s: float = kwargs.pop("timeout_s")
         accepted_returncodes: tuple[int, ...] = kwargs.pop("accepted_returncodes", (0,))
@@ -329,7 +340,11 @@ class Tflocal:
         """The caller's choice; :attr:`shares_provider` says whether commands still attach to a server."""
         self._no_server_because: str | None = None
         self._tracker = tracker
-        self._validation_cache = validation_cache if validation_cache is not None else ValidationCache()
+        self._validation_cache = (
+            validation_cache
+            if validation_cache is not None
+            else ValidationCache(working_dir / ".terraform" / VALIDATIONS_DIR)
+        )
         self._server: ProviderServer | None = None
 
     def init(self) -> None:
@@ -388,7 +403,7 @@ class Tflocal:
         try:
             if self._server is None:
                 self._server = ProviderServer(
-                    binary, self.working_dir, server_env, tracker=self._tracker, cache=self._validation_cache
+                    binary, self.working_dir, server_env, self._validation_cache, tracker=self._tracker
                 )
             return self._server.reattach_env()
         except ProviderServerError as exc:

@@ -50,11 +50,12 @@ def test_one_provider_process_serves_every_command_and_ends_with_the_deployment(
     deployment = _echo(terraform_deploy)
     name = deployment.outputs["function_name"]
     server = _server(deployment)
-    proxy = server.proxy
-    assert proxy is not None
 
-    # The shared process is the aws provider installed by init, running in the working directory (relative paths).
-    process = psutil.Process(server.pid)
+    # The shared process is the aws provider installed by init, running in the working directory (relative paths),
+    # as the child of the proxy process.
+    proxy_process = psutil.Process(server.pid)
+    assert proxy_process.cmdline()[1:3] == ["-m", "lambda_url_harness.provider_proxy"]
+    (process,) = proxy_process.children()
     installed = deployment.working_dir / ".terraform" / "providers" / AWS_PROVIDER
     assert Path(process.exe()).resolve() == server.binary.resolve()
     assert installed in server.binary.parents
@@ -66,20 +67,21 @@ def test_one_provider_process_serves_every_command_and_ends_with_the_deployment(
 
     # Terraform's apply went through it: the configuration was validated at most once (an earlier deployment of the
     # session may have validated the same one), repeats were answered.
-    assert proxy.misses <= 1, (proxy.misses, proxy.hits)
-    assert proxy.hits >= 2, (proxy.misses, proxy.hits)
-    misses = proxy.misses
+    misses, hits = server.validations()
+    assert misses <= 1 and hits >= 2, (misses, hits)
     response = deployment.http.post(deployment.outputs["url"], json={"n": 1}, timeout=60)
     assert response.status_code == 200, response.text
 
     # Same provider, same answers: a plan right after apply is empty, and the process is still the same one.
     assert deployment.plan_has_changes() is False
     assert _server(deployment).pid == server.pid
-    assert proxy.misses == misses
+    assert server.validations()[0] == misses
 
-    socket_dir = Path(proxy.address).parent
+    socket_dir = server.socket_dir
+    assert socket_dir.is_dir() and oct(socket_dir.stat().st_mode & 0o777) == "0o700"
     deployment.destroy()
     assert not server.running()
+    assert not process.is_running()
     assert not socket_dir.exists()
     assert deployment.tflocal.provider_server is None
     assert server.pid not in {tracked.pid for tracked in ledger.record.processes}
@@ -96,18 +98,20 @@ def test_a_provider_process_that_dies_is_replaced(
     deployment = _echo(terraform_deploy)
     name = deployment.outputs["function_name"]
     first = _server(deployment)
+    (provider,) = psutil.Process(first.pid).children()
     announced = json.loads((deployment.working_dir / ".terraform" / OUTPUT_NAME).read_text().split("'")[1])
-    provider_socket = Path(announced[AWS_PROVIDER]["Addr"]["String"])
-    assert provider_socket.is_socket()
-    os.kill(first.pid, signal.SIGKILL)
+    proxy_socket = Path(announced[AWS_PROVIDER]["Addr"]["String"])
+    assert proxy_socket.is_socket() and proxy_socket.parent == first.socket_dir
+    os.kill(first.pid, signal.SIGKILL)  # the proxy process: its provider goes with it (parent-death signal)
     assert wait_until(lambda: not first.running(), timeout_s=10)
+    assert wait_until(lambda: not provider.is_running(), timeout_s=10)
 
     with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
         assert deployment.plan_has_changes() is False
     assert "ended (exit code -9); starting another" in caplog.text
     second = _server(deployment)
     assert second.pid != first.pid and second.running()
-    assert not provider_socket.exists(), "the dead provider's socket is removed"
+    assert not first.socket_dir.exists(), "the dead server's sockets are removed"
 
     deployment.destroy()
     assert not second.running()
@@ -165,6 +169,5 @@ def test_deployments_of_a_session_share_the_providers_answers(
     """Another test's deployment, another provider process, the same configuration: no validation of it reaches
     that provider (pytest's per-test variables are not part of what identifies a provider)."""
     other = _echo(terraform_deploy)
-    proxy = _server(other).proxy
-    assert proxy is not None
-    assert proxy.misses == 0 and proxy.hits >= 3, (proxy.misses, proxy.hits)
+    misses, hits = _server(other).validations()
+    assert misses == 0 and hits >= 3, (misses, hits)

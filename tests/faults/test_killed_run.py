@@ -148,7 +148,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
         assert f"stopped left-over `tflocal apply` (pid {tflocal['pid']})" in report
         assert f"stopped left-over `{provider['command']}` (pid {provider['pid']})" in report
         assert not alive(provider["pid"])
-        assert f"removed the provider socket dir {proxy_dir}" in report
+        assert f"removed the provider temp dir {proxy_dir}" in report
         assert not proxy_dir.exists()
         assert f"stopped left-over embedded LocalStack at {localstack['endpoint']}" in report
         assert f"removed workspace {workspace_root}" in report

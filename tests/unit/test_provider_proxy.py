@@ -78,8 +78,8 @@ def upstream(tmp_path: Path) -> Iterator[tuple[StandIn, str]]:
 
 
 @pytest.fixture
-def cache() -> ValidationCache:
-    return ValidationCache()
+def cache(tmp_path: Path) -> ValidationCache:
+    return ValidationCache(tmp_path / "validations")
 
 
 @pytest.fixture
@@ -131,6 +131,7 @@ def test_a_repeated_validation_is_answered_with_the_providers_own_answer(
     assert validate(b"config 1") == first
     assert stand_in.calls[VALIDATE] == 1
     assert (proxy.misses, proxy.hits) == (1, 1)
+    assert len(cache) == 1, "one file per answer"
 
     validate(b"config 2")  # another configuration reaches the provider
     assert stand_in.calls[VALIDATE] == 2
@@ -160,7 +161,7 @@ def _proxy_threads() -> set[threading.Thread]:
 
 def test_stop_ends_the_listener_and_its_threads(upstream: tuple[StandIn, str], tmp_path: Path) -> None:
     before = _proxy_threads()  # other proxies of this session (deployments still alive) keep theirs
-    proxy = ProviderProxy(upstream[1], str(tmp_path / "p.sock"), "provider-a")
+    proxy = ProviderProxy(upstream[1], str(tmp_path / "p.sock"), "provider-a", ValidationCache(tmp_path / "c"))
     with grpc.insecure_channel(f"unix:{proxy.address}") as channel:
         channel.unary_unary(APPLY)(b"x")
     assert _proxy_threads() - before, "the call ran on one of its threads"
@@ -179,5 +180,10 @@ def test_stop_ends_the_listener_and_its_threads(upstream: tuple[StandIn, str], t
 def test_a_proxy_that_cannot_listen_is_an_error_and_leaves_nothing(tmp_path: Path) -> None:
     before = _proxy_threads()
     with pytest.raises(RuntimeError):
-        ProviderProxy(str(tmp_path / "provider.sock"), str(tmp_path / "missing-dir" / "proxy.sock"), "provider-a")
+        ProviderProxy(
+            str(tmp_path / "provider.sock"),
+            str(tmp_path / "missing-dir" / "proxy.sock"),
+            "provider-a",
+            ValidationCache(tmp_path / "c"),
+        )
     assert not _proxy_threads() - before

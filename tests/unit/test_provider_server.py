@@ -96,7 +96,7 @@ def test_a_provider_that_does_not_listen_is_a_clear_error_and_is_stopped(
     tmp_path: Path, script: str, message: str
 ) -> None:
     binary = _install(tmp_path, script)
-    server = ProviderServer(binary, tmp_path, {"PATH": "/usr/bin:/bin"})
+    server = ProviderServer(binary, tmp_path, {"PATH": "/usr/bin:/bin"}, ValidationCache(tmp_path / "c"))
     with pytest.raises(ProviderServerError, match=message) as failure:
         server.reattach_env(timeout_s=10)
     assert str(binary) in str(failure.value)
@@ -105,7 +105,9 @@ def test_a_provider_that_does_not_listen_is_a_clear_error_and_is_stopped(
 
 
 def test_a_provider_that_never_announces_itself_times_out_and_is_stopped(tmp_path: Path) -> None:
-    server = ProviderServer(_install(tmp_path, "exec sleep 60\n"), tmp_path, {"PATH": "/usr/bin:/bin"})
+    server = ProviderServer(
+        _install(tmp_path, "exec sleep 60\n"), tmp_path, {"PATH": "/usr/bin:/bin"}, ValidationCache(tmp_path / "c")
+    )
     with pytest.raises(ProviderServerError, match="announced no address within 1 s"):
         server.reattach_env(timeout_s=1)
     assert not server.running()
@@ -156,7 +158,7 @@ def test_validation_answers_are_kept_per_provider_binary_and_environment(tmp_pat
     other = _install(tmp_path / "other", "exit 0\n")
     assert provider_identity(other, {"A": "1", "B": "2"}) != same
 
-    cache = ValidationCache()
+    cache = ValidationCache(tmp_path / "cache")
     cache.put((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config"), b"answer")
     assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config")) == b"answer"
     assert cache.get((same, "/tfplugin5.Provider/PrepareProviderConfig", b"config2")) is None
