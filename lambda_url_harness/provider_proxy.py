@@ -65,8 +65,10 @@ MAX_CONCURRENT_RPCS = 64
 STOP_GRACE_S = 2.0
 PROVIDER_STOP_GRACE_S = 10.0
 PR_SET_PDEATHSIG = 1
-REATTACH_PREFIX = "TF_REATTACH_PROVIDERS="
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+REATTACH_VARIABLE = "TF_REATTACH_PROVIDERS"
+REATTACH_PREFIX = f"{REATTACH_VARIABLE}="
+"""How the provider's ``-debug`` mode (and this proxy, for Terraform) announces the address to attach to."""
 VALIDATION_HIT = "harness-proxy: validation answered from the cache"
 VALIDATION_MISS = "harness-proxy: validation answered by the provider"
 """Lines the proxy process prints per validation (its stdout is the server's output file; tests count them)."""

@@ -46,13 +46,18 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lambda_url_harness.processes import ProcessTracker, process_tag, start_time
-from lambda_url_harness.provider_proxy import VALIDATION_HIT, VALIDATION_MISS, ValidationCache, provider_identity
+from lambda_url_harness.provider_proxy import (
+    AWS_PROVIDER,
+    REATTACH_PREFIX,
+    REATTACH_VARIABLE,
+    VALIDATION_HIT,
+    VALIDATION_MISS,
+    ValidationCache,
+    provider_identity,
+)
 
 log = logging.getLogger(__name__)
 
-AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
-REATTACH_VARIABLE = "TF_REATTACH_PROVIDERS"
-REATTACH_PREFIX = f"{REATTACH_VARIABLE}="
 OUTPUT_NAME = "harness-aws-provider.out"
 LOG_NAME = "harness-aws-provider.log"
 """Both in the working directory's ``.terraform/`` (Terraform's own, ignored by git and by workspace copies)."""
