@@ -33,7 +33,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -398,24 +398,34 @@ class Cgroup:
         return ["/bin/sh", "-c", script, "sh", *procs, "--"]
 
     def members(self) -> set[int]:
-        found: set[int] = set()
-        for directory in self.dirs.values():
-            with contextlib.suppress(OSError, ValueError):
-                found |= {int(p) for p in (directory / "cgroup.procs").read_text().split()}
-        return found
+        return _members(self.dirs.values())
 
     def destroy(self) -> None:
         """SIGKILL whatever is still inside (a setsid or double-forked child), then remove the cgroups."""
-        deadline = time.monotonic() + 5.0
-        while (members := self.members()) and time.monotonic() < deadline:
-            for pid in members:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.02)
-        for directory in self.dirs.values():
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+        _kill_members_and_remove(self.dirs.values())
         self.dirs = {}
+
+
+def _members(directories: Iterable[Path]) -> set[int]:
+    found: set[int] = set()
+    for directory in directories:
+        with contextlib.suppress(OSError, ValueError):
+            found |= {int(p) for p in (directory / "cgroup.procs").read_text().split()}
+    return found
+
+
+def _kill_members_and_remove(directories: Iterable[Path]) -> None:
+    """SIGKILL every process inside these cgroups (put there by our sandbox), then remove them."""
+    directories = list(directories)
+    deadline = time.monotonic() + 5.0
+    while (members := _members(directories)) and time.monotonic() < deadline:
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.02)
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def environment_cgroup_name(executor_id: str) -> str:
@@ -424,7 +434,11 @@ def environment_cgroup_name(executor_id: str) -> str:
 
 
 def remove_stale_cgroups() -> None:
-    """Remove the (empty) cgroups a LocalStack that was killed left behind; never one of a running LocalStack."""
+    """Clear the cgroups a LocalStack that was killed left behind; never one of a running LocalStack.
+
+    What is still inside was put there by that LocalStack's sandbox and is ended: e.g. the pid-namespace init of a
+    spare that was being set up when LocalStack was SIGKILLed (bwrap's ``--die-with-parent`` does not reach it).
+    """
     for controller in ("memory", "pids"):
         parent = _own_cgroup(controller)
         if parent is None or not parent.is_dir():
@@ -433,10 +447,10 @@ def remove_stale_cgroups() -> None:
             owner = directory.name.rpartition("-")[2]
             if not owner.isdigit() or Path(f"/proc/{owner}").exists():
                 continue
-            for child in directory.iterdir():
-                if child.is_dir():
-                    with contextlib.suppress(OSError):
-                        child.rmdir()  # fails if a process is still inside: then it stays, visibly
+            children = [child for child in directory.iterdir() if child.is_dir()]
+            if leftovers := _members(children):
+                LOG.warning("ending %d process(es) left by dead LocalStack %s: %s", len(leftovers), owner, directory)
+            _kill_members_and_remove(children)
             with contextlib.suppress(OSError):
                 directory.rmdir()
 

@@ -1,0 +1,72 @@
+"""What a killed LocalStack leaves in its cgroups is ended when the next one starts; a running one's is not.
+
+Real cgroups (v1 memory and pids, as the sandbox uses them) and real processes: a sleeper in a cgroup named after
+a LocalStack PID that no longer runs, another in one named after a running process.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support import alive, wait_until
+
+from embedded_localstack import sandbox
+
+CONTROLLERS = ("memory", "pids")
+
+
+def _dead_pid() -> int:
+    """A PID whose process has ended (and was reaped) just now."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _cgroups(owner: int) -> list[Path]:
+    parents = [sandbox._own_cgroup(controller) for controller in CONTROLLERS]
+    assert all(parent is not None and parent.is_dir() for parent in parents), "cgroup v1 memory and pids needed"
+    return [parent / f"embedded-lambda-{owner}" / "env-leftover" for parent in parents if parent is not None]
+
+
+@pytest.fixture
+def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        process.kill()
+        process.wait()
+
+
+def _sleeper_in(cgroups: list[Path], sleepers: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(["sleep", "120"], start_new_session=True)
+    sleepers.append(process)
+    for directory in cgroups:
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "cgroup.procs").write_text(str(process.pid))
+    return process
+
+
+def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
+    sleepers: list[subprocess.Popen[bytes]],
+) -> None:
+    stale = _cgroups(_dead_pid())
+    leftover = _sleeper_in(stale, sleepers)
+    keeper = subprocess.Popen(["sleep", "120"], start_new_session=True)  # stands for a running LocalStack
+    sleepers.append(keeper)
+    running = _cgroups(keeper.pid)
+    survivor = _sleeper_in(running, sleepers)
+    try:
+        sandbox.remove_stale_cgroups()
+        assert wait_until(lambda: leftover.poll() is not None, timeout_s=10), "the leftover process still runs"
+        assert not any(directory.parent.exists() for directory in stale), "the stale cgroups are removed"
+        assert alive(survivor.pid), "a running LocalStack's environment is never touched"
+        assert all(directory.is_dir() for directory in running)
+    finally:
+        survivor.kill()
+        survivor.wait()
+        for directory in running:
+            directory.rmdir()
+            directory.parent.rmdir()
