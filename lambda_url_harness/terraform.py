@@ -393,23 +393,27 @@ class Tflocal:
                 self._server.process.returncode,
             )
             self.close()
-        if self._server is None:
-            binary = provider_binary(self.working_dir)
-            server_env = server_environment(self.env, self.env.get("AWS_ENDPOINT_URL", ""))
-            if binary is None or server_env is None:
-                log.info("%s: Terraform starts its own aws providers (no provider server here)", self.working_dir)
-                self._give_up_server("no provider server can be used here")
-                return {}
         try:
             if self._server is None:
-                self._server = ProviderServer(
-                    binary, self.working_dir, server_env, self._validation_cache, tracker=self._tracker
-                )
+                self._server = self._start_server()
+                if self._server is None:
+                    log.info("%s: Terraform starts its own aws providers (no provider server here)", self.working_dir)
+                    self._give_up_server("no provider server can be used here")
+                    return {}
             return self._server.reattach_env()
         except ProviderServerError as exc:
             log.warning("%s\nTerraform starts its own aws providers instead", exc)
             self._give_up_server(str(exc))
             return {}
+
+    def _start_server(self) -> ProviderServer | None:
+        """This directory's provider server; None when none may be used here (no single aws provider installed, an
+        https endpoint with ``AWS_CA_BUNDLE``, the caller's own ``TF_REATTACH_PROVIDERS``)."""
+        binary = provider_binary(self.working_dir)
+        server_env = server_environment(self.env, self.env.get("AWS_ENDPOINT_URL", ""))
+        if binary is None or server_env is None:
+            return None
+        return ProviderServer(binary, self.working_dir, server_env, self._validation_cache, tracker=self._tracker)
 
     def _with_provider(self, command: Callable[..., tuple[int, str, str]], **kwargs: Any) -> tuple[int, str, str]:
         """Run ``command`` attached to the provider server.
