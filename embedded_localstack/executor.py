@@ -75,6 +75,7 @@ from embedded_localstack.sandbox import (
     probe_pasta,
     remove_stale_cgroups,
     resolve_mode,
+    start_reaper,
     wrapper_problem,
 )
 from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spare
@@ -98,6 +99,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
+        self._reaper: subprocess.Popen[bytes] | None = None
 
     def sandboxed(self) -> bool:
         with self._lock:
@@ -108,6 +110,7 @@ class SandboxMode:
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
                     remove_stale_cgroups()
+                    self._reaper = start_reaper()
                     network_problem = probe_pasta()
                     if network_problem is not None:
                         LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)

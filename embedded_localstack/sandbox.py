@@ -30,6 +30,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -436,8 +437,7 @@ def environment_cgroup_name(executor_id: str) -> str:
 def remove_stale_cgroups() -> None:
     """Clear the cgroups a LocalStack that was killed left behind; never one of a running LocalStack.
 
-    What is still inside was put there by that LocalStack's sandbox and is ended: e.g. the pid-namespace init of a
-    spare that was being set up when LocalStack was SIGKILLed (bwrap's ``--die-with-parent`` does not reach it).
+    Normally its reaper (``end_leftovers``) has done this already; this covers a reaper that was killed too.
     """
     for controller in ("memory", "pids"):
         parent = _own_cgroup(controller)
@@ -445,14 +445,43 @@ def remove_stale_cgroups() -> None:
             continue
         for directory in parent.glob("embedded-lambda-*"):
             owner = directory.name.rpartition("-")[2]
-            if not owner.isdigit() or Path(f"/proc/{owner}").exists():
-                continue
-            children = [child for child in directory.iterdir() if child.is_dir()]
-            if leftovers := _members(children):
-                LOG.warning("ending %d process(es) left by dead LocalStack %s: %s", len(leftovers), owner, directory)
-            _kill_members_and_remove(children)
-            with contextlib.suppress(OSError):
-                directory.rmdir()
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+                _clear_owner_cgroup(directory)
+
+
+def end_leftovers(owner: int) -> None:
+    """SIGKILL what is left in the environment cgroups of the LocalStack ``owner``, which has ended; remove them.
+
+    What is still inside was put there by that LocalStack's sandbox: e.g. the pid-namespace init of a sandbox being
+    started when LocalStack was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py).
+    """
+    for controller in ("memory", "pids"):
+        parent = _own_cgroup(controller)
+        if parent is not None and (directory := parent / f"embedded-lambda-{owner}").is_dir():
+            _clear_owner_cgroup(directory)
+
+
+def _clear_owner_cgroup(directory: Path) -> None:
+    owner = directory.name.rpartition("-")[2]
+    children = [child for child in directory.iterdir() if child.is_dir()]
+    if leftovers := _members(children):
+        LOG.warning("ending %d process(es) left by LocalStack %s: %s", len(leftovers), owner, directory)
+    _kill_members_and_remove(children)
+    with contextlib.suppress(OSError):
+        directory.rmdir()
+
+
+def start_reaper() -> subprocess.Popen[bytes]:
+    """Start this LocalStack's reaper (reaper.py): it ends what LocalStack's sandboxes leave when LocalStack ends."""
+    return subprocess.Popen(
+        [sys.executable, "-m", REAPER_MODULE, str(os.getpid())],
+        stdin=subprocess.DEVNULL,
+        close_fds=True,  # it holds nothing of a function's: no channel, no pipe end
+        start_new_session=True,  # not in LocalStack's process group: a signal to that group is not its end
+    )
+
+
+REAPER_MODULE = "embedded_localstack.reaper"
 
 
 # -- starting --------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import boto3
 import pytest
@@ -32,10 +33,12 @@ from embedded_localstack.launcher import (
     health,
     is_healthy,
     port_is_free,
+    process_tree,
     running_pid,
     start,
     stop,
 )
+from embedded_localstack.sandbox import REAPER_MODULE
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -198,6 +201,13 @@ def test_cli_start_status_stop(tmp_path):
     assert "unknown LocalStack service(s): nope" in unknown.stderr
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_crashed_localstack_leaves_no_function_process(tmp_path):
     """After a SIGKILL of LocalStack, warm function processes end by themselves and the PID file is stale."""
     settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls", services=("lambda", "sts", "logs", "iam"))
@@ -223,12 +233,15 @@ def test_crashed_localstack_leaves_no_function_process(tmp_path):
         environment = json.loads(client.invoke(FunctionName=name)["Payload"].read())
         function_pids = sandboxed_processes(instance.pid, environment)
         assert function_pids and all(alive(pid) for pid in function_pids)
+        reapers = [pid for pid in process_tree(instance.pid) if REAPER_MODULE.encode() in _cmdline(pid)]
+        assert len(reapers) == 1, "a sandboxed LocalStack runs one reaper"
     except BaseException:
         stop(settings)
         raise
     os.kill(instance.pid, signal.SIGKILL)
     assert wait_until(lambda: not any(alive(p) for p in function_pids), timeout_s=10), "orphaned function processes"
     assert wait_until(lambda: not sandboxed_processes(instance.pid), timeout_s=10), "spares outlived LocalStack"
+    assert wait_until(lambda: not alive(reapers[0]), timeout_s=10), "the reaper exits once it has cleared up"
     assert wait_until(lambda: not alive(instance.pid), timeout_s=5)
     assert stop(settings) is False, "the PID file of a crashed LocalStack is stale"
     assert not processes_using_endpoint(settings.port)

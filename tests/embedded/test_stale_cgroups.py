@@ -1,4 +1,5 @@
-"""What a killed LocalStack leaves in its cgroups is ended when the next one starts; a running one's is not.
+"""What a killed LocalStack leaves in its cgroups is ended by its reaper, or when the next one starts; a running
+LocalStack's is never touched.
 
 Real cgroups (v1 memory and pids, as the sandbox uses them) and real processes: a sleeper in a cgroup named after
 a LocalStack PID that no longer runs, another in one named after a running process.
@@ -6,7 +7,11 @@ a LocalStack PID that no longer runs, another in one named after a running proce
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +75,33 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
         for directory in running:
             directory.rmdir()
             directory.parent.rmdir()
+
+
+def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[subprocess.Popen[bytes]]) -> None:
+    """The reaper waits for its parent (here a stand-in for LocalStack) and ends its cgroups' leftovers."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from embedded_localstack import sandbox; "
+         "print(sandbox.start_reaper().pid, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    sleepers.append(owner)
+    assert owner.stdout is not None
+    reaper = int(owner.stdout.readline())
+    leftover = _sleeper_in(_cgroups(owner.pid), sleepers)
+    assert wait_until(lambda: Path(f"/proc/{reaper}/cmdline").read_bytes().count(b"reaper") == 1, timeout_s=10)
+    time.sleep(0.5)
+    assert alive(leftover.pid), "nothing is ended while its LocalStack runs"
+    os.kill(owner.pid, signal.SIGKILL)
+    assert wait_until(lambda: leftover.poll() is not None, timeout_s=10), "the leftover outlived its LocalStack"
+    assert leftover.returncode == -signal.SIGKILL
+    assert wait_until(lambda: not alive(reaper), timeout_s=10), "the reaper exits when done"
+    assert not any(directory.parent.exists() for directory in _cgroups(owner.pid)), "its cgroups are removed"
+
+
+def test_the_reaper_refuses_bad_usage() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "embedded_localstack.reaper", "not-a-pid"], capture_output=True, text=True, timeout=30
+    )
+    assert run.returncode == 2
+    assert "usage: python -m embedded_localstack.reaper <LocalStack pid>" in run.stderr
