@@ -405,6 +405,7 @@ class Cgroup:
         """SIGKILL whatever is still inside (a setsid or double-forked child), then remove the cgroups."""
         _kill_members_and_remove(self.dirs.values())
         self.dirs = {}
+        NETWORK_HELPERS.reap()  # the environment's pasta was inside: no zombie is left until the next start
 
 
 def _members(directories: Iterable[Path]) -> set[int]:
@@ -558,7 +559,7 @@ def _start_with_own_network(
         helper = subprocess.Popen(
             [*prefix, *pasta], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
-        _NETWORK_HELPERS.append(helper)
+        NETWORK_HELPERS.add(helper)
         _wait_until_forwarding(child, spec.gateway_port, helper)
         os.write(block_write, b"1")
     except (OSError, ValueError) as error:
@@ -569,12 +570,26 @@ def _start_with_own_network(
     finally:
         os.close(info_read)
         os.close(block_write)
-    # Reap the helpers of environments that ended (each is killed with its environment's cgroup).
-    _NETWORK_HELPERS[:] = [h for h in _NETWORK_HELPERS if h.poll() is None]
     return process
 
 
-_NETWORK_HELPERS: list[subprocess.Popen[bytes]] = []
+class NetworkHelpers:
+    """The pasta processes of running environments; each ends with its environment's cgroup and is reaped here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def add(self, helper: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.append(helper)
+
+    def reap(self) -> None:
+        with self._lock:
+            self._running = [helper for helper in self._running if helper.poll() is None]
+
+
+NETWORK_HELPERS = NetworkHelpers()
 
 
 def _wait_until_forwarding(child: int, port: int, helper: subprocess.Popen[bytes]) -> None:

@@ -209,6 +209,10 @@ def test_every_process_of_an_environment_ends_with_it(aws, deploy_function, embe
     assert wait_until(lambda: not any(alive(p) for p in processes), timeout_s=15), (
         f"left after {ending}: {sorted(p for p in processes if alive(p))}"
     )
+    # and reaped: no zombie (e.g. of the environment's pasta, a child of LocalStack) waits for the next start
+    assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in processes), timeout_s=5), (
+        f"zombies after {ending}: {sorted(p for p in processes if Path(f'/proc/{p}').exists())}"
+    )
 
 
 @pytest.mark.parametrize("ending", ["stop", "sigkill"])
@@ -237,6 +241,10 @@ def test_nothing_outlives_localstack(tmp_path, ending):
         os.kill(instance.pid, signal.SIGKILL)
     assert wait_until(lambda: not any(alive(p) for p in processes), timeout_s=15), (
         f"left after {ending}: {sorted(p for p in processes if alive(p))}"
+    )
+    # and reaped: no zombie (e.g. of the environment's pasta, a child of LocalStack) waits for the next start
+    assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in processes), timeout_s=5), (
+        f"zombies after {ending}: {sorted(p for p in processes if Path(f'/proc/{p}').exists())}"
     )
     stop(settings)
 
