@@ -27,7 +27,7 @@ from typing import Any
 import requests
 
 from embedded_localstack import paths
-from embedded_localstack.sandbox import SandboxUnavailableError, fallback_warning, resolve_mode
+from embedded_localstack.sandbox import REAPER_MODULE, SandboxUnavailableError, fallback_warning, resolve_mode
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,7 @@ STOP_GRACE_S = 15.0
 KILL_WAIT_S = 5.0
 PORT_FREE_WAIT_S = 5.0
 SANDBOX_EXIT_WAIT_S = 1.0
+REAPER_WAIT_S = 12.0  # its kill-and-remove loop is bounded at 5 s per controller
 
 # -- performance settings --------------------------------------------------------------------------------------
 # What the embedded mode changes in LocalStack only to be faster; nothing a client observes differs
@@ -268,6 +269,11 @@ def process_group_members(pgid: int) -> set[int]:
                 ):
                     members.add(int(entry.name))
     return members
+
+
+def _reapers(pids: set[int]) -> set[int]:
+    """The sandbox reapers (reaper.py) among ``pids``."""
+    return {pid for pid in pids if f"-m {REAPER_MODULE} " in _read_cmdline(pid)}
 
 
 def _signal_groups(pids: set[int], sig: signal.Signals) -> None:
@@ -469,8 +475,13 @@ def stop(settings: EmbeddedSettings | None = None) -> bool:
     tree = process_tree(pid) | process_group_members(pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)  # LocalStack shuts its services and environments down on SIGTERM
-    leftover = _wait_until_gone({pid}, STOP_GRACE_S)
-    tree |= process_tree(pid) if leftover else set()
+    if _wait_until_gone({pid}, STOP_GRACE_S):
+        tree |= process_tree(pid)
+        log.info("LocalStack %s still runs %.0f s after SIGTERM: SIGKILL", pid, STOP_GRACE_S)
+        _signal_groups({pid}, signal.SIGKILL)
+        _wait_until_gone({pid}, KILL_WAIT_S)
+    # Its sandbox reaper (own session) clears what is left in its environments' cgroups once it has ended.
+    _wait_until_gone(_reapers(tree), REAPER_WAIT_S)
     # Function sandboxes die with LocalStack (--die-with-parent); give the kernel a moment to finish that.
     _wait_until_gone(tree - {pid}, SANDBOX_EXIT_WAIT_S)
     survivors = {p for p in tree if _is_alive(p)} | process_group_members(pid)

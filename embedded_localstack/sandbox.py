@@ -417,17 +417,28 @@ def _members(directories: Iterable[Path]) -> set[int]:
 
 
 def _kill_members_and_remove(directories: Iterable[Path]) -> None:
-    """SIGKILL every process inside these cgroups (put there by our sandbox), then remove them."""
+    """SIGKILL every process inside these cgroups (put there by our sandbox), then remove them.
+
+    First no process inside may start another (pids.max 0), so neither a fork loop nor a late joiner (a sandbox's
+    ``sh`` prefix that moved itself in after a sweep) can outrun the kills; repeated until every cgroup is gone."""
     directories = list(directories)
-    deadline = time.monotonic() + 5.0
-    while (members := _members(directories)) and time.monotonic() < deadline:
-        for pid in members:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.02)
     for directory in directories:
         with contextlib.suppress(OSError):
-            directory.rmdir()
+            (directory / "pids.max").write_text("0")
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        if members := _members(directories):
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        else:
+            for directory in directories:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            if not any(directory.exists() for directory in directories):
+                return
+        time.sleep(0.02)
+    LOG.warning("cgroups not removed after 5 s: %s", ", ".join(str(d) for d in directories if d.exists()))
 
 
 def environment_cgroup_name(executor_id: str) -> str:
@@ -458,13 +469,17 @@ def end_leftovers(owner: int) -> None:
     """
     for controller in ("memory", "pids"):
         parent = _own_cgroup(controller)
-        if parent is not None and (directory := parent / f"embedded-lambda-{owner}").is_dir():
-            _clear_owner_cgroup(directory)
+        if parent is not None:
+            _clear_owner_cgroup(parent / f"embedded-lambda-{owner}")
 
 
 def _clear_owner_cgroup(directory: Path) -> None:
+    """Clear one dead LocalStack's cgroups; one that is gone already (a reaper and a new start racing) is fine."""
+    try:
+        children = [child for child in directory.iterdir() if child.is_dir()]
+    except OSError:
+        return
     owner = directory.name.rpartition("-")[2]
-    children = [child for child in directory.iterdir() if child.is_dir()]
     if leftovers := _members(children):
         LOG.warning("ending %d process(es) left by LocalStack %s: %s", len(leftovers), owner, directory)
     _kill_members_and_remove(children)
@@ -472,14 +487,27 @@ def _clear_owner_cgroup(directory: Path) -> None:
         directory.rmdir()
 
 
-def start_reaper() -> subprocess.Popen[bytes]:
-    """Start this LocalStack's reaper (reaper.py): it ends what LocalStack's sandboxes leave when LocalStack ends."""
-    return subprocess.Popen(
-        [sys.executable, "-m", REAPER_MODULE, str(os.getpid())],
-        stdin=subprocess.DEVNULL,
-        close_fds=True,  # it holds nothing of a function's: no channel, no pipe end
-        start_new_session=True,  # not in LocalStack's process group: a signal to that group is not its end
-    )
+def start_reaper() -> subprocess.Popen[bytes] | None:
+    """Start this LocalStack's reaper (reaper.py): it ends what LocalStack's sandboxes leave when LocalStack ends.
+
+    It is handed a pidfd of this process, opened here: it cannot refer to any other process, however late the
+    reaper gets to wait on it. None (with a warning) when the kernel has no pidfds (Linux < 5.3): then the next
+    LocalStack to start clears what this one leaves (``remove_stale_cgroups``)."""
+    try:
+        pidfd = os.pidfd_open(os.getpid())
+    except OSError as error:
+        LOG.warning("no reaper for this LocalStack's sandboxes (pidfd_open: %s)", error)
+        return None
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", REAPER_MODULE, str(os.getpid()), str(pidfd)],
+            stdin=subprocess.DEVNULL,
+            close_fds=True,  # it holds nothing of a function's: no channel, no pipe end
+            pass_fds=(pidfd,),
+            start_new_session=True,  # not in LocalStack's process group: a signal to that group is not its end
+        )
+    finally:
+        os.close(pidfd)
 
 
 REAPER_MODULE = "embedded_localstack.reaper"

@@ -25,6 +25,7 @@ from embedded_helpers import (
 )
 from support import alive, build_zip, wait_until
 
+from embedded_localstack import launcher
 from embedded_localstack.launcher import (
     COMMUNITY_SERVICES,
     EmbeddedLocalStackError,
@@ -208,8 +209,8 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def test_crashed_localstack_leaves_no_function_process(tmp_path):
-    """After a SIGKILL of LocalStack, warm function processes end by themselves and the PID file is stale."""
+def _localstack_with_a_warm_function(tmp_path) -> tuple[EmbeddedSettings, int, set[int], int]:
+    """A LocalStack of its own with one warm environment: (settings, LocalStack pid, its processes, reaper pid)."""
     settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls", services=("lambda", "sts", "logs", "iam"))
     instance = start(settings)
     try:
@@ -238,11 +239,28 @@ def test_crashed_localstack_leaves_no_function_process(tmp_path):
     except BaseException:
         stop(settings)
         raise
-    os.kill(instance.pid, signal.SIGKILL)
+    return settings, instance.pid, function_pids, reapers[0]
+
+
+def test_crashed_localstack_leaves_no_function_process(tmp_path):
+    """After a SIGKILL of LocalStack, warm function processes end by themselves and the PID file is stale.
+
+    (A smoke test of the reaper: the instant it exists for is hit only now and then by such a kill, see
+    test_stale_cgroups.py for the reaper on its own.)"""
+    settings, pid, function_pids, reaper = _localstack_with_a_warm_function(tmp_path)
+    os.kill(pid, signal.SIGKILL)
     assert wait_until(lambda: not any(alive(p) for p in function_pids), timeout_s=10), "orphaned function processes"
-    assert wait_until(lambda: not sandboxed_processes(instance.pid), timeout_s=10), "spares outlived LocalStack"
-    assert wait_until(lambda: not alive(reapers[0]), timeout_s=10), "the reaper exits once it has cleared up"
-    assert wait_until(lambda: not alive(instance.pid), timeout_s=5)
+    assert wait_until(lambda: not sandboxed_processes(pid), timeout_s=10), "spares outlived LocalStack"
+    assert wait_until(lambda: not alive(reaper), timeout_s=10), "the reaper exits once it has cleared up"
+    assert wait_until(lambda: not alive(pid), timeout_s=5)
     assert stop(settings) is False, "the PID file of a crashed LocalStack is stale"
     assert not processes_using_endpoint(settings.port)
     assert wait_until(lambda: port_is_free(settings.host, settings.port), timeout_s=5)
+
+
+def test_stop_of_a_localstack_that_ignores_sigterm_leaves_nothing(tmp_path, monkeypatch):
+    """stop() SIGKILLs a LocalStack still running after the grace period (here none) and lets its reaper clear up."""
+    monkeypatch.setattr(launcher, "STOP_GRACE_S", 0.0)
+    settings, pid, function_pids, reaper = _localstack_with_a_warm_function(tmp_path)
+    stop_and_check_nothing_left(settings, pid)
+    assert not alive(reaper) and not any(alive(p) for p in function_pids)

@@ -78,18 +78,19 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
 
 
 def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[subprocess.Popen[bytes]]) -> None:
-    """The reaper waits for its parent (here a stand-in for LocalStack) and ends its cgroups' leftovers."""
+    """The reaper waits on a pidfd of its LocalStack (here a stand-in) and then ends its cgroups' leftovers."""
     owner = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from embedded_localstack import sandbox; "
+        [sys.executable, "-c", "import time; from embedded_localstack import sandbox; "
          "print(sandbox.start_reaper().pid, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # the reaper's too
         start_new_session=True,
     )  # fmt: skip
     sleepers.append(owner)
-    assert owner.stdout is not None
+    assert owner.stdout is not None and owner.stderr is not None
     reaper = int(owner.stdout.readline())
     leftover = _sleeper_in(_cgroups(owner.pid), sleepers)
-    assert wait_until(lambda: Path(f"/proc/{reaper}/cmdline").read_bytes().count(b"reaper") == 1, timeout_s=10)
+    assert f"reaper {reaper}: watching LocalStack {owner.pid}" in owner.stderr.readline().decode()
     time.sleep(0.5)
     assert alive(leftover.pid), "nothing is ended while its LocalStack runs"
     os.kill(owner.pid, signal.SIGKILL)
@@ -97,11 +98,27 @@ def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[su
     assert leftover.returncode == -signal.SIGKILL
     assert wait_until(lambda: not alive(reaper), timeout_s=10), "the reaper exits when done"
     assert not any(directory.parent.exists() for directory in _cgroups(owner.pid)), "its cgroups are removed"
+    assert f"ending 1 process(es) left by LocalStack {owner.pid}" in owner.stderr.read().decode()
 
 
-def test_the_reaper_refuses_bad_usage() -> None:
+@pytest.mark.parametrize("argv", [["not-a-pid", "3"], ["0", "3"], ["123"], ["1", "0"], [str(os.getpid()), "999"]])
+def test_the_reaper_refuses_bad_usage(argv: list[str]) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "embedded_localstack.reaper", "not-a-pid"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "embedded_localstack.reaper", *argv], capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 2
-    assert "usage: python -m embedded_localstack.reaper <LocalStack pid>" in run.stderr
+    assert "usage: python -m embedded_localstack.reaper <LocalStack pid> <pidfd of it>" in run.stderr
+
+
+def test_the_reaper_refuses_a_descriptor_that_is_no_pidfd_of_that_process() -> None:
+    """A pidfd of another process (here: of this test) is refused: the reaper would clear the wrong cgroups."""
+    pidfd = os.pidfd_open(os.getpid())
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "embedded_localstack.reaper", "1", str(pidfd)],
+            capture_output=True, text=True, timeout=30, pass_fds=(pidfd,),
+        )  # fmt: skip
+    finally:
+        os.close(pidfd)
+    assert run.returncode == 2
+    assert f"descriptor {pidfd} is not a pidfd of process 1" in run.stderr
