@@ -441,6 +441,18 @@ def _kill_members_and_remove(directories: Iterable[Path]) -> None:
     LOG.warning("cgroups not removed after 5 s: %s", ", ".join(str(d) for d in directories if d.exists()))
 
 
+def _children(directory: Path) -> list[Path]:
+    """The environment cgroups in a LocalStack's cgroup; none once it is gone (it may be removed concurrently)."""
+    try:
+        return [child for child in directory.iterdir() if child.is_dir()]
+    except OSError:
+        return []
+
+
+LEFTOVER_GRACE_S = 0.5
+"""How long the kernel gets to end a dead LocalStack's environments before its reaper kills what is left."""
+
+
 def environment_cgroup_name(executor_id: str) -> str:
     """Name of an environment's cgroups (``LOCALSTACK_RUNTIME_ID`` inside the function is the executor id)."""
     return f"env-{executor_id}"
@@ -461,24 +473,26 @@ def remove_stale_cgroups() -> None:
                 _clear_owner_cgroup(directory)
 
 
-def end_leftovers(owner: int) -> None:
+def end_leftovers(owner: int, grace_s: float = LEFTOVER_GRACE_S) -> None:
     """SIGKILL what is left in the environment cgroups of the LocalStack ``owner``, which has ended; remove them.
 
-    What is still inside was put there by that LocalStack's sandbox: e.g. the pid-namespace init of a sandbox being
-    started when LocalStack was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py).
+    The kernel gets ``grace_s`` to end what ends with LocalStack (``--die-with-parent``, pid namespaces); what is
+    still inside after that would stay: e.g. the pid-namespace init of a sandbox being started when LocalStack
+    was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py).
     """
-    for controller in ("memory", "pids"):
-        parent = _own_cgroup(controller)
-        if parent is not None:
-            _clear_owner_cgroup(parent / f"embedded-lambda-{owner}")
+    parents = [parent / f"embedded-lambda-{owner}" for c in ("memory", "pids") if (parent := _own_cgroup(c))]
+    deadline = time.monotonic() + grace_s
+    while _members(child for parent in parents for child in _children(parent)):
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    for directory in parents:
+        _clear_owner_cgroup(directory)
 
 
 def _clear_owner_cgroup(directory: Path) -> None:
     """Clear one dead LocalStack's cgroups; one that is gone already (a reaper and a new start racing) is fine."""
-    try:
-        children = [child for child in directory.iterdir() if child.is_dir()]
-    except OSError:
-        return
+    children = _children(directory)
     owner = directory.name.rpartition("-")[2]
     if leftovers := _members(children):
         LOG.warning("ending %d process(es) left by LocalStack %s: %s", len(leftovers), owner, directory)
