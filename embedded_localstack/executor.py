@@ -19,14 +19,11 @@ full pass through LocalStack's gateway, and the socket's end-of-file tells at on
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
 import os
 import select
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -67,6 +64,7 @@ from embedded_localstack.sandbox import (
     LaunchSpec,
     base_environment,
     describe_exit,
+    end_environment,
     environment_cgroup_name,
     fallback_warning,
     fill_task_root,
@@ -83,7 +81,6 @@ from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spa
 LOG = logging.getLogger(__name__)
 
 LIVENESS_POLL_S = 0.25
-KILL_WAIT_S = 5.0
 EXIT_WAIT_S = 2.0
 LOOPBACK = "127.0.0.1"
 # AWS's limit on a synchronous response; a larger one is Function.ResponseSizeTooLarge.
@@ -283,9 +280,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._init_failure = None
         self._init_log_offset = self._log_size()
         started = time.perf_counter()
-        fits = can_run_spares(runtime_version(runtime)) and SPARES.fits(
-            runtime, interpreter, self._environment, self._tmp_mb()
-        )
+        spares = can_run_spares(runtime_version(runtime))
+        fits = spares and SPARES.fits(runtime, interpreter, self._environment, self._tmp_mb())
         spare = SPARES.take(runtime) if fits else None
         ours = None
         if spare is not None:
@@ -344,7 +340,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
         # Only now, so that starting the next spare never competes with this cold start for CPU.
-        if can_run_spares(runtime_version(runtime)):
+        if spares:
             SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
 
@@ -417,21 +413,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._last_max_memory_kb = max(self._last_max_memory_kb, self._live_max_memory_kb())
         process, self._process = self._process, None
         channel, self._channel = self._channel, None
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            try:
-                process.wait(timeout=KILL_WAIT_S)
-            except subprocess.TimeoutExpired:
-                LOG.warning("executor %s: process %s did not end after SIGKILL", self.id, process.pid)
         cgroup, self._cgroup = self._cgroup, None
-        if cgroup is not None:
-            cgroup.destroy()  # whatever escaped the process group (setsid, double fork) is still in the cgroup
         task_root, self._spare_task_root = self._spare_task_root, None
-        if task_root is not None:
-            shutil.rmtree(task_root, ignore_errors=True)
-        if channel is not None:
-            channel.close()
+        end_environment(f"executor {self.id}", process, cgroup, task_root, channel)
 
     # -- invoke ------------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, str]) -> InvocationResult:

@@ -75,6 +75,7 @@ IDENTITY_FILES = {
     "group": f"root:x:0:\nsbx_user1051:x:{SANDBOX_GID}:\n",
 }
 NETWORK_SETUP_TIMEOUT_S = 15.0
+KILL_WAIT_S = 5.0  # for a SIGKILLed function process to be reaped
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 # Variables the dynamic loader, libc or the interpreter read while the process starts: a spare started without
@@ -565,6 +566,30 @@ def launch(
 
     with _LAUNCH_LOCK:
         return _LAUNCHER.submit(start).result()
+
+
+def end_environment(
+    label: str,
+    process: subprocess.Popen[bytes] | None,
+    cgroup: Cgroup | None = None,
+    task_root: Path | None = None,
+    channel: Any = None,
+) -> None:
+    """End what ``launch`` started for one environment (or spare): SIGKILL its process group and reap it, kill
+    what escaped the group (its cgroup), remove its spare task root, close our end of its channel."""
+    if process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        try:
+            process.wait(timeout=KILL_WAIT_S)
+        except subprocess.TimeoutExpired:
+            LOG.warning("%s: process %s did not end after SIGKILL", label, process.pid)
+    if cgroup is not None:
+        cgroup.destroy()  # whatever escaped the process group (setsid, double fork) is still in the cgroup
+    if task_root is not None:
+        shutil.rmtree(task_root, ignore_errors=True)
+    if channel is not None:
+        channel.close()
 
 
 def _start_with_own_network(

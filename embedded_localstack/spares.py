@@ -24,11 +24,8 @@ exit at end of file on their socket or when LocalStack is gone, and are in Local
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -44,6 +41,7 @@ from embedded_localstack.sandbox import (
     Cgroup,
     LaunchSpec,
     base_environment,
+    end_environment,
     is_startup_variable,
     launch,
 )
@@ -53,7 +51,6 @@ LOG = logging.getLogger(__name__)
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
 MINIMUM_VERSION = (3, 9)
 """Adoption receives the log file descriptor with ``socket.recv_fds``, which Python has since 3.9."""
-KILL_WAIT_S = 5.0
 
 
 def can_run_spares(version: tuple[int, int]) -> bool:
@@ -164,9 +161,7 @@ class SparePool:
             finally:
                 theirs.close()
         except BaseException:
-            if ours is not None:
-                ours.close()
-            _remove(task_root, cgroup)
+            end_environment("spare being started", None, cgroup, task_root, ours)
             raise
         return Spare(process, ours, task_root, cgroup)
 
@@ -177,17 +172,5 @@ def spares_dir() -> Path:
     return directory
 
 
-def _remove(task_root: Path | None, cgroup: Cgroup | None) -> None:
-    if cgroup is not None:
-        cgroup.destroy()
-    if task_root is not None:
-        shutil.rmtree(task_root, ignore_errors=True)
-
-
 def end_spare(spare: Spare) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(spare.process.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        spare.process.wait(timeout=KILL_WAIT_S)
-    spare.channel.close()
-    _remove(spare.task_root, spare.cgroup)
+    end_environment(f"spare {spare.process.pid}", spare.process, spare.cgroup, spare.task_root, spare.channel)
