@@ -96,7 +96,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
-        self._reaper: subprocess.Popen[bytes] | None = None
+        self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
     def sandboxed(self) -> bool:
         with self._lock:

@@ -5,8 +5,9 @@ sandbox's first process, which waits on an eventfd until bwrap has set the names
 between kills bwrap (parent-death signal) and leaves that process waiting forever, as pid 1 of its namespace.
 Nothing inside LocalStack can end it once LocalStack is dead, so each sandboxed LocalStack starts one reaper:
 ``python -m embedded_localstack.reaper <LocalStack pid> <pidfd>`` (``sandbox.start_reaper``), in its own session,
-with a pidfd of LocalStack. When LocalStack has ended (stop, crash or SIGKILL) it SIGKILLs whatever is left in
-LocalStack's environment cgroups (a sandbox joins them before bwrap starts), removes them and exits.
+with a pidfd of LocalStack. When LocalStack has ended (stop, crash or SIGKILL) it gives the kernel a moment to end
+what ends with LocalStack, then SIGKILLs whatever is still in LocalStack's environment cgroups (a sandbox joins them
+before bwrap starts), removes them and exits (``sandbox.end_leftovers``).
 
 Standard library only.
 """

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from embedded_localstack.interpreters import INTERPRETER_FLAGS
 from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
@@ -568,12 +568,18 @@ def launch(
         return _LAUNCHER.submit(start).result()
 
 
+class Closable(Protocol):
+    """Our end of an environment's channel (a socket, or the executor's channel around one)."""
+
+    def close(self) -> None: ...
+
+
 def end_environment(
     label: str,
     process: subprocess.Popen[bytes] | None,
     cgroup: Cgroup | None = None,
     task_root: Path | None = None,
-    channel: Any = None,
+    channel: Closable | None = None,
 ) -> None:
     """End what ``launch`` started for one environment (or spare): SIGKILL its process group and reap it, kill
     what escaped the group (its cgroup), remove its spare task root, close our end of its channel."""
