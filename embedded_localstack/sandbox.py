@@ -326,6 +326,15 @@ def identity_files() -> dict[str, Path]:
 
 
 # -- cgroups ---------------------------------------------------------------------------------------------------
+CONTROLLERS = ("memory", "pids")
+"""The cgroup v1 controllers of an environment's limits (memory, processes)."""
+
+
+def owner_cgroup_name(owner: int | str) -> str:
+    """Name of the cgroup (per controller) that holds LocalStack ``owner``'s environment cgroups."""
+    return f"embedded-lambda-{owner}"
+
+
 def _own_cgroup(controller: str) -> Path | None:
     try:
         for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -345,11 +354,11 @@ class Cgroup:
 
     def __init__(self, name: str) -> None:
         self.dirs: dict[str, Path] = {}
-        for controller in ("memory", "pids"):
+        for controller in CONTROLLERS:
             parent = _own_cgroup(controller)
             if parent is None:
                 continue
-            directory = parent / f"embedded-lambda-{os.getpid()}" / name
+            directory = parent / owner_cgroup_name(os.getpid()) / name
             try:
                 directory.mkdir(parents=True, exist_ok=True)
             except OSError as error:
@@ -464,11 +473,11 @@ def remove_stale_cgroups() -> None:
 
     Normally its reaper (``end_leftovers``) has done this already; this covers a reaper that was killed too.
     """
-    for controller in ("memory", "pids"):
+    for controller in CONTROLLERS:
         parent = _own_cgroup(controller)
         if parent is None or not parent.is_dir():
             continue
-        for directory in parent.glob("embedded-lambda-*"):
+        for directory in parent.glob(owner_cgroup_name("*")):
             owner = directory.name.rpartition("-")[2]
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
                 _clear_owner_cgroup(directory)
@@ -481,7 +490,7 @@ def end_leftovers(owner: int, grace_s: float = LEFTOVER_GRACE_S) -> None:
     still inside after that would stay: e.g. the pid-namespace init of a sandbox being started when LocalStack
     was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py).
     """
-    parents = [parent / f"embedded-lambda-{owner}" for c in ("memory", "pids") if (parent := _own_cgroup(c))]
+    parents = [parent / owner_cgroup_name(owner) for c in CONTROLLERS if (parent := _own_cgroup(c)) is not None]
     deadline = time.monotonic() + grace_s
     while _members(child for parent in parents for child in _children(parent)):
         if time.monotonic() > deadline:

@@ -20,8 +20,6 @@ from support import alive, wait_until
 
 from embedded_localstack import sandbox
 
-CONTROLLERS = ("memory", "pids")
-
 
 def _dead_pid() -> int:
     """A PID whose process has ended (and was reaped) just now."""
@@ -31,7 +29,7 @@ def _dead_pid() -> int:
 
 
 def _cgroups(owner: int) -> list[Path]:
-    parents = [sandbox._own_cgroup(controller) for controller in CONTROLLERS]
+    parents = [sandbox._own_cgroup(controller) for controller in sandbox.CONTROLLERS]
     assert all(parent is not None and parent.is_dir() for parent in parents), "cgroup v1 memory and pids needed"
     return [parent / f"embedded-lambda-{owner}" / "env-leftover" for parent in parents if parent is not None]
 
