@@ -21,7 +21,7 @@ from typing import Any
 from bench import cycle, functions, http_load, machine, report, sandbox_compare
 from bench.loopback_server import loopback_server
 from bench.stats import latency_summary_ms, median
-from embedded_localstack.launcher import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
+from embedded_localstack.control.lifecycle import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
 from lambda_url_harness.localstack import free_port
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR
 from lambda_url_harness.timing import PhaseTimer
@@ -87,7 +87,7 @@ def private_localstack(
     """An embedded LocalStack on a free port with its state dir under ``run_dir``, started the way ``make start`` does.
 
     ``environment``: added to the starting command's environment (e.g. the sandbox mode). ``stock``:
-    ``start --stock``, none of the performance settings (launcher.PERFORMANCE_SETTINGS, speedups.py).
+    ``start --stock``, none of the performance settings (lifecycle.PERFORMANCE_SETTINGS, the tuning patches).
     """
     settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack", tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]

@@ -24,7 +24,7 @@ from typing import Any
 from botocore.config import Config
 
 from bench.http_load import Target, call, client_session
-from embedded_localstack.interpreters import INTERPRETER_FLAGS, InterpreterResolver
+from embedded_localstack.service.interpreters import INTERPRETER_FLAGS, InterpreterResolver
 from lambda_url_harness.function_url import routed_url
 from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT

@@ -7,7 +7,7 @@ import platform
 import subprocess
 from pathlib import Path
 
-from embedded_localstack.launcher import process_tree
+from embedded_localstack.control.lifecycle import process_tree
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench import functions, http_load
 from bench.stats import latency_summary_ms, median
-from embedded_localstack.launcher import EmbeddedSettings
+from embedded_localstack.control.lifecycle import EmbeddedSettings
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,10 @@
-"""Embedded LocalStack: LocalStack as a host process with a Docker-free, local-process Lambda executor.
+"""Embedded LocalStack: LocalStack as a host process with a Docker-free, sandboxed Lambda executor.
 
-See docs/embedded-mode.md. launcher/cli run in the harness venv; executor/loopback/localstack_process run
-inside .venv-localstack; runtime/bootstrap.py runs inside each function process.
+Split by where the code runs (docs/embedded-mode.md):
+
+* :mod:`.control` - the host side, in the harness's venv: start, find and stop LocalStack, provision its venv.
+* :mod:`.service` - inside the LocalStack process (.venv-localstack): the Lambda executor, the function sandbox,
+  and :mod:`.service.patches` (one module per changed LocalStack behaviour).
+* :mod:`.runtime` - inside each function process: the runtime loop (standard library only).
+* :mod:`.paths`, :mod:`.settings`, :mod:`.runtime_packages` - shared by all (standard library only).
 """

@@ -1,5 +1,5 @@
 import sys
 
-from embedded_localstack.cli import main
+from embedded_localstack.control.cli import main
 
 sys.exit(main())

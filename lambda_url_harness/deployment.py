@@ -11,7 +11,7 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from embedded_localstack.launcher import health
+from embedded_localstack.control.lifecycle import health
 from lambda_url_harness.function_url import (
     FUNCTION_ERROR_STATUS,
     FunctionUrlError,

@@ -6,7 +6,7 @@ Order for ``auto`` (each step can be forced alone with ``mode``):
 2. ``running``: a LocalStack already answers at ``http://127.0.0.1:4566``;
 3. ``docker``: the docker SDK reaches a daemon -> run the pinned image with the Docker socket
    mounted (its Lambda executor starts function containers through it);
-4. ``embedded``: our Docker-free LocalStack (:mod:`embedded_localstack.launcher`).
+4. ``embedded``: our Docker-free LocalStack (:mod:`embedded_localstack.control.lifecycle`).
 
 A forced ``external`` accepts the environment variables or, without them, the default endpoint.
 The steps and which mode tries which are two tables at the end (:data:`STEPS`, :data:`MODE_STEPS`).
@@ -30,7 +30,7 @@ import docker
 import requests
 from docker.errors import DockerException, NotFound
 
-from embedded_localstack import launcher, provision
+from embedded_localstack.control import lifecycle, provision
 from embedded_localstack.paths import state_root
 from lambda_url_harness import processes
 
@@ -101,7 +101,7 @@ class LocalStackHandle:
         """For an embedded one: its process still runs; otherwise whether the endpoint answers."""
         if self.pid is not None:
             return processes.is_same_process(self.pid, self.started)
-        return launcher.health(self.endpoint) is not None
+        return lifecycle.health(self.endpoint) is not None
 
     def stop(self, docker_client: Callable[[], Any] | None = None) -> bool:
         """Stop it if we own it and it is still the same process/container; True when something was stopped.
@@ -124,8 +124,8 @@ class LocalStackHandle:
         if self.state_dir is None:
             raise LocalStackUnavailableError(f"no state dir recorded for the embedded LocalStack at {self.endpoint}")
         log.info("stopping the embedded LocalStack at %s (pid %s)", self.endpoint, self.pid)
-        # launcher.stop re-checks that its PID file names our LocalStack process and stops the whole tree.
-        return launcher.stop(launcher.EmbeddedSettings(port=self.port, state_dir=Path(self.state_dir)))
+        # lifecycle.stop re-checks that its PID file names our LocalStack process and stops the whole tree.
+        return lifecycle.stop(lifecycle.EmbeddedSettings(port=self.port, state_dir=Path(self.state_dir)))
 
     def _remove_container(self, client: Callable[[], Any]) -> bool:
         try:
@@ -201,7 +201,7 @@ def describe_non_localstack(endpoint: str, timeout_s: float = 2.0) -> str:
 
 def check_endpoint(endpoint: str, required: tuple[str, ...]) -> str | None:
     """None when ``endpoint`` is a healthy LocalStack with ``required`` services, else the reason."""
-    document = launcher.health(endpoint)
+    document = lifecycle.health(endpoint)
     if document is None:
         return describe_non_localstack(endpoint)
     missing = missing_services(document, required)
@@ -323,9 +323,9 @@ def try_embedded(options: DiscoveryOptions) -> StepResult:
         kwargs["state_dir"] = state_root() / f"localstack-test-{port}"
     try:
         kwargs["python"] = provision.localstack_python(options.embedded_python, progress=options.progress)
-        settings = launcher.EmbeddedSettings(**kwargs)
-        instance = launcher.start(settings)
-    except (launcher.EmbeddedLocalStackError, provision.ProvisioningError, ValueError) as exc:
+        settings = lifecycle.EmbeddedSettings(**kwargs)
+        instance = lifecycle.start(settings)
+    except (lifecycle.EmbeddedLocalStackError, provision.ProvisioningError, ValueError) as exc:
         return f"the embedded LocalStack failed to start: {exc}"
     return LocalStackHandle(
         source="embedded",

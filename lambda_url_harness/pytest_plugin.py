@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from embedded_localstack.launcher import parse_services
+from embedded_localstack.control.lifecycle import parse_services
 from embedded_localstack.paths import state_root
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.inventory import localstack_session

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from embedded_localstack.launcher import EmbeddedLocalStackError, health
+from embedded_localstack.control.lifecycle import EmbeddedLocalStackError, health
 from lambda_url_harness.deployment import SMOKE_PAYLOAD, Deployment
 from lambda_url_harness.function_url import curl_command_line
 from lambda_url_harness.inventory import leftovers

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from embedded_localstack import launcher
+from embedded_localstack.control import lifecycle
 from lambda_url_harness import processes
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.localstack import LocalStackHandle, LocalStackUnavailableError
@@ -271,7 +271,7 @@ def _clear_workspace(workspace: TrackedWorkspace, *, destroy: bool) -> list[str]
     )
     if destroy and deployment.tflocal.has_state():
         clear_stale_override(path)  # the killed tflocal's; tflocal refuses to run while it exists
-        if launcher.health(workspace.endpoint) is None:
+        if lifecycle.health(workspace.endpoint) is None:
             actions.append(f"{path}: its LocalStack {workspace.endpoint} is gone, and the resources with it")
         else:
             try:
@@ -292,7 +292,7 @@ def _stop_localstack(localstack: LocalStackHandle) -> list[str]:
         # stop() signals only the recorded process (PID and start time) or container.
         if localstack.stop():
             actions.append(f"stopped left-over {what}")
-    except (launcher.EmbeddedLocalStackError, LocalStackUnavailableError) as exc:
+    except (lifecycle.EmbeddedLocalStackError, LocalStackUnavailableError) as exc:
         actions.append(f"could not stop the {what}: {exc}")
         return actions
     if localstack.scratch and localstack.state_dir:

@@ -1,7 +1,7 @@
 """Lambda runtime loop of the local-process executor: runs *inside* a function process.
 
-Started by ``embedded_localstack.executor`` as ``<python3.x> -I -S -B -u bootstrap.py <fd> <packages dir or "">``
-with the function's code directory as working directory. Standard library only, because the function must see
+Started by ``embedded_localstack.service.executor`` as ``<python3.x> -I -S -B -u bootstrap.py <fd> <packages dir or
+"">`` with the function's code directory as working directory. Standard library only, because the function must see
 nothing but its own code, the runtime's packages (boto3 and its dependencies, as every AWS Python runtime ships
 them; the second argument, empty when there are none) and the standard library (``-I -S``: no site-packages, no
 PYTHON* variables, no script dir on sys.path). ``sys.path`` is built in AWS's order, so a function's own bundled

@@ -27,7 +27,7 @@ from embedded_helpers import (
 )
 from support import build_zip
 
-from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start
+from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start
 from lambda_url_harness.localstack import free_port
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from support import alive
 
-from embedded_localstack.launcher import (
+from embedded_localstack.control.lifecycle import (
     EmbeddedSettings,
     port_is_free,
     process_group_members,

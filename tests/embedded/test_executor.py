@@ -231,8 +231,8 @@ def lambda_handler(event, context):
 
 
 def test_logs_of_concurrent_invokes_all_arrive_once_and_in_order(aws, deploy_function):
-    """Log shipping batches queued invocations (embedded_localstack/speedups.py): nothing lost, duplicated or
-    reordered within a stream."""
+    """Log shipping batches queued invocations (embedded_localstack/service/patches/log_batching.py): nothing lost,
+    duplicated or reordered within a stream."""
     code = """
 def lambda_handler(event, context):
     print("first line", event["marker"])

@@ -1,4 +1,4 @@
-"""Function URL requests get AWS's gateway behaviour in embedded mode (embedded_localstack/function_urls.py).
+"""Function URL requests get AWS's gateway behaviour in embedded mode (embedded_localstack/service/patches/).
 
 A real LocalStack, a real function behind a real Function URL: the function echoes what its event holds, so
 each test sees exactly what reached it (or that nothing did).

@@ -25,8 +25,8 @@ from embedded_helpers import (
 )
 from support import alive, build_zip, wait_until
 
-from embedded_localstack import launcher
-from embedded_localstack.launcher import (
+from embedded_localstack.control import lifecycle
+from embedded_localstack.control.lifecycle import (
     COMMUNITY_SERVICES,
     EmbeddedLocalStackError,
     EmbeddedSettings,
@@ -39,7 +39,7 @@ from embedded_localstack.launcher import (
     start,
     stop,
 )
-from embedded_localstack.sandbox import REAPER_MODULE
+from embedded_localstack.service.sandbox import REAPER_MODULE
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -260,7 +260,7 @@ def test_crashed_localstack_leaves_no_function_process(tmp_path):
 
 def test_stop_of_a_localstack_that_ignores_sigterm_leaves_nothing(tmp_path, monkeypatch):
     """stop() SIGKILLs a LocalStack still running after the grace period (here none) and lets its reaper clear up."""
-    monkeypatch.setattr(launcher, "STOP_GRACE_S", 0.0)
+    monkeypatch.setattr(lifecycle, "STOP_GRACE_S", 0.0)
     settings, pid, function_pids, reaper = _localstack_with_a_warm_function(tmp_path)
     stop_and_check_nothing_left(settings, pid)
     assert not alive(reaper) and not any(alive(p) for p in function_pids)

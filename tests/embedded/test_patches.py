@@ -6,13 +6,13 @@ import subprocess
 
 import pytest
 
-from embedded_localstack.launcher import default_python
+from embedded_localstack.control.lifecycle import default_python
 
 pytestmark = pytest.mark.embedded
 
 PROBE = """
 from importlib import metadata
-import embedded_localstack.patches as patches
+import embedded_localstack.service.patches as patches
 real = metadata.version
 metadata.version = lambda name: {installed!r} if name == "localstack-core" else real(name)
 try:

@@ -1,4 +1,4 @@
-"""The embedded mode's performance settings (launcher.PERFORMANCE_SETTINGS, speedups.py) and their stock baseline.
+"""The embedded mode's performance settings (lifecycle.PERFORMANCE_SETTINGS, tuning patches) and the stock baseline.
 
 Tuned or stock, what a client sees is AWS's sequence: CreateFunction answers ``State: Pending``, the function
 then reads ``Active`` with ``LastUpdateStatus: Successful``, and it answers invokes. The tuned LocalStack is
@@ -23,8 +23,15 @@ from botocore.config import Config
 from embedded_helpers import REGION, ROLE_ARN, processes_using_endpoint
 from support import build_zip
 
-from embedded_localstack.launcher import PERFORMANCE_SETTINGS, TUNING_VARIABLE, EmbeddedSettings, running_pid, stop
-from embedded_localstack.speedups import METRICS_THREAD_NAME, TIMER_THREAD_NAME
+from embedded_localstack.control.lifecycle import (
+    PERFORMANCE_SETTINGS,
+    TUNING_VARIABLE,
+    EmbeddedSettings,
+    running_pid,
+    stop,
+)
+from embedded_localstack.service.patches.metrics_worker import METRICS_THREAD_NAME
+from embedded_localstack.service.patches.shared_timers import TIMER_THREAD_NAME
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -93,7 +100,7 @@ def test_stock_localstack_has_none_of_the_settings_and_behaves_the_same(tmp_path
 
 @pytest.mark.parametrize(("value", "enabled"), [(None, True), ("on", True), ("off", False), (" OFF ", False)])
 def test_in_process_speedups_follow_the_launchers_switch(value: str | None, enabled: bool) -> None:
-    from embedded_localstack.speedups import tuning_enabled
+    from embedded_localstack.settings import tuning_enabled
 
     assert tuning_enabled({} if value is None else {TUNING_VARIABLE: value}) is enabled
 

@@ -12,8 +12,8 @@ import pytest
 from embedded_helpers import REGION, ROLE_ARN, stop_and_check_nothing_left
 from support import build_zip
 
-from embedded_localstack import provision
-from embedded_localstack.launcher import EmbeddedSettings, start
+from embedded_localstack.control import provision
+from embedded_localstack.control.lifecycle import EmbeddedSettings, start
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded

@@ -2,7 +2,7 @@
 
 Real embedded LocalStack (the session's, sandboxed: conftest.py sets EMBEDDED_LAMBDA_SANDBOX=bwrap), real
 functions created with boto3, real invokes. AWS runs each execution environment in its own microVM; the
-embedded executor runs it in bubblewrap (embedded_localstack/sandbox.py, docs/embedded-mode.md).
+embedded executor runs it in bubblewrap (embedded_localstack/service/sandbox.py, docs/embedded-mode.md).
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ from embedded_helpers import (
 )
 from support import alive, build_zip, wait_until
 
-from embedded_localstack import sandbox
-from embedded_localstack.interpreters import InterpreterResolver
-from embedded_localstack.launcher import (
+from embedded_localstack.control.lifecycle import (
     PROCESS_MODULE,
     EmbeddedLocalStackError,
     EmbeddedSettings,
@@ -45,6 +43,8 @@ from embedded_localstack.launcher import (
     start_time,
     stop,
 )
+from embedded_localstack.service import sandbox
+from embedded_localstack.service.interpreters import InterpreterResolver
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -530,9 +530,9 @@ def test_sandbox_setting(monkeypatch, capsys, tmp_path):
     with pytest.raises(EmbeddedLocalStackError, match="bubblewrap"):
         start(settings)
     monkeypatch.setenv("EMBEDDED_LAMBDA_SANDBOX", "auto")
-    from embedded_localstack import launcher
+    from embedded_localstack.control import lifecycle
 
-    launcher._warn_if_uncontained()
+    lifecycle._warn_if_uncontained()
     assert "functions run UNCONTAINED" in capsys.readouterr().err
 
 

@@ -1,6 +1,6 @@
 """A pre-started spare process that adopts an environment is indistinguishable from a freshly spawned one.
 
-embedded_localstack/spares.py: real LocalStack, real processes. The function reports what it sees; one
+embedded_localstack/service/spares.py: real LocalStack, real processes. The function reports what it sees; one
 function is served by an adopted spare, the other (it sets LC_MESSAGES, so no spare fits) by a
 fresh process, and everything the function can observe is compared.
 """

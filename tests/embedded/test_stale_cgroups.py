@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support import alive, wait_until
 
-from embedded_localstack import sandbox
+from embedded_localstack.service import sandbox
 
 
 def _dead_pid() -> int:
@@ -78,7 +78,7 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
 def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[subprocess.Popen[bytes]]) -> None:
     """The reaper waits on a pidfd of its LocalStack (here a stand-in) and then ends its cgroups' leftovers."""
     owner = subprocess.Popen(
-        [sys.executable, "-c", "import time; from embedded_localstack import sandbox; "
+        [sys.executable, "-c", "import time; from embedded_localstack.service import sandbox; "
          "print(sandbox.start_reaper().pid, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,  # the reaper's too
@@ -102,10 +102,10 @@ def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[su
 @pytest.mark.parametrize("argv", [["not-a-pid", "3"], ["0", "3"], ["123"], ["1", "0"], [str(os.getpid()), "999"]])
 def test_the_reaper_refuses_bad_usage(argv: list[str]) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "embedded_localstack.reaper", *argv], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "embedded_localstack.service.reaper", *argv], capture_output=True, text=True, timeout=30
     )
     assert run.returncode == 2
-    assert "usage: python -m embedded_localstack.reaper <LocalStack pid> <pidfd of it>" in run.stderr
+    assert "usage: python -m embedded_localstack.service.reaper <LocalStack pid> <pidfd of it>" in run.stderr
 
 
 def test_the_reaper_refuses_a_descriptor_that_is_no_pidfd_of_that_process() -> None:
@@ -113,7 +113,7 @@ def test_the_reaper_refuses_a_descriptor_that_is_no_pidfd_of_that_process() -> N
     pidfd = os.pidfd_open(os.getpid())
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "embedded_localstack.reaper", "1", str(pidfd)],
+            [sys.executable, "-m", "embedded_localstack.service.reaper", "1", str(pidfd)],
             capture_output=True, text=True, timeout=30, pass_fds=(pidfd,),
         )  # fmt: skip
     finally:

@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from support import alive, build_zip
 
-from embedded_localstack.launcher import EmbeddedLocalStack, EmbeddedSettings, start, stop
+from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start, stop
 from lambda_url_harness.localstack import free_port
 from lambda_url_harness.project import DEFAULT_REGION
 

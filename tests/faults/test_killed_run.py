@@ -25,7 +25,7 @@ import pytest
 from faults_helpers import processes_in, role_exists, sigkill, start_private_localstack, stop_localstacks_under
 from support import alive, wait_until
 
-from embedded_localstack.launcher import is_healthy, process_tree
+from embedded_localstack.control.lifecycle import is_healthy, process_tree
 from lambda_url_harness.processes import is_same_process
 from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
 from lambda_url_harness.provider_server import socket_dir_prefix

@@ -24,7 +24,7 @@ from faults_helpers import (
 )
 from support import alive, wait_until
 
-from embedded_localstack.launcher import is_healthy, process_tree
+from embedded_localstack.control.lifecycle import is_healthy, process_tree
 from lambda_url_harness.deployment import Deployment, LocalStackGoneError
 from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.timing import PhaseTimer

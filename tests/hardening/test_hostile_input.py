@@ -9,7 +9,7 @@ A few answers come from LocalStack's gateway before the function is reached, and
 are pinned in the tests at the end of this file, each with what AWS does instead, so a LocalStack
 upgrade that changes them shows up here instead of being hidden. The embedded LocalStack gives Function
 URL bodies AWS's treatment (no gzip decoding, 413 over Lambda's 6 MB payload limit; see
-embedded_localstack/function_urls.py): with it those tests assert AWS's answer, with any other LocalStack
+embedded_localstack/service/patches/): with it those tests assert AWS's answer, with any other LocalStack
 LocalStack's own.
 """
 
@@ -46,7 +46,7 @@ HANDLER_LIMIT = 64 * 1024
 AWS_REQUEST_LIMIT = 6 * 1024 * 1024 + 100
 """AWS answers 413 itself for Function URL requests whose event exceeds 6291556 bytes; the function never runs."""
 
-EMBEDDED_ENTRY_MODULE = "embedded_localstack.localstack_process"
+EMBEDDED_ENTRY_MODULE = "embedded_localstack.service.main"
 
 JSON = {"Content-Type": "application/json"}
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

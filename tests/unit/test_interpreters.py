@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embedded_localstack.interpreters import InterpreterError, InterpreterResolver, runtime_version
+from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver, runtime_version
 
 RUNTIME = f"python{sys.version_info[0]}.{sys.version_info[1]}"
 BASE = Path(getattr(sys, "_base_executable", sys.executable)).resolve()

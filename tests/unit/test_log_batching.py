@@ -1,4 +1,4 @@
-"""The batching of Lambda log shipping (embedded_localstack/speedups.py) with a real queue and real threads.
+"""The batching of Lambda log shipping (service/patches/log_batching.py) with a real queue and real threads.
 
 What CloudWatch Logs receives end to end is checked against a real LocalStack in tests/embedded/test_executor.py
 (``test_logs_of_concurrent_invokes_all_arrive_once_and_in_order``); here: what goes into one batch.
@@ -11,7 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from embedded_localstack.speedups import (
+from embedded_localstack.service.patches.log_batching import (
     LOG_IDLE_S,
     MAX_EVENTS_PER_PUT,
     MAX_LOG_ITEMS_PER_BATCH,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from embedded_localstack import paths, provision
+from embedded_localstack import paths
+from embedded_localstack.control import provision
 from lambda_url_harness.localstack import DiscoveryOptions, Mode, try_embedded
 
 
@@ -58,5 +59,5 @@ def test_registered_executor_is_visible_to_plux_in_the_venv(tmp_path: Path) -> N
         cwd=tmp_path,
     )
     found, location = result.stdout.splitlines()
-    assert found == "['embedded_localstack.executor:LocalProcessRuntimeExecutorPlugin']"
+    assert found == "['embedded_localstack.service.executor:LocalProcessRuntimeExecutorPlugin']"
     assert Path(location).resolve() == (paths.CHECKOUT_ROOT / "embedded_localstack" / "paths.py").resolve()

@@ -1,4 +1,4 @@
-"""The shared keep-alive timers of the embedded LocalStack (embedded_localstack/speedups.py), with real threads.
+"""The shared keep-alive timers of the embedded LocalStack (service/patches/shared_timers.py), with real threads.
 
 They stand in for ``threading.Timer`` in LocalStack's execution environments: the same ``start()``/``cancel()``
 contract, without a thread per timer. End to end (a real LocalStack reusing one environment across invocations):
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from embedded_localstack.speedups import SharedTimer, TimerScheduler
+from embedded_localstack.service.patches.shared_timers import SharedTimer, TimerScheduler
 
 WAIT_S = 10.0  # upper bound for a timer of a few ms to fire on a busy machine
 

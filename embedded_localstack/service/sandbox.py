@@ -40,9 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from embedded_localstack.interpreters import INTERPRETER_FLAGS
 from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
 from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
+from embedded_localstack.service.interpreters import INTERPRETER_FLAGS
+from embedded_localstack.service.limits import MAX_PROCESSES
 
 LOG = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ MODE_VARIABLE = "EMBEDDED_LAMBDA_SANDBOX"
 EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 """AWS runs ``<wrapper> <runtime command...>`` when a function sets it; see :func:`runtime_command`."""
 MODES = ("auto", "bwrap", "off")
-RUNTIME_DIR = Path(__file__).resolve().parent / "runtime"
+RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
 BOOTSTRAP_NAME = "bootstrap.py"
 
 # AWS's layout and identity inside an execution environment.
@@ -64,7 +65,6 @@ SANDBOX_LD_LIBRARY_PATH = (
     "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib"
 )
 DEFAULT_EPHEMERAL_MB = 512
-MAX_PROCESSES = 1024  # AWS: 1024 processes or threads per execution environment
 HOST_ETC_FILES = ("/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
                   "/etc/ca-certificates", "/etc/localtime")  # fmt: skip
 PROBE_TIMEOUT_S = 15.0
@@ -534,7 +534,7 @@ def start_reaper() -> subprocess.Popen[bytes] | None:
         os.close(pidfd)
 
 
-REAPER_MODULE = "embedded_localstack.reaper"
+REAPER_MODULE = "embedded_localstack.service.reaper"
 
 
 # -- starting --------------------------------------------------------------------------------------------------

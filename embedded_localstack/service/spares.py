@@ -1,7 +1,7 @@
 """Pre-started spare runtime processes: interpreter start-up off the cold start's critical path.
 
-A spare is started by the one launcher (:func:`embedded_localstack.sandbox.launch`) exactly like an environment's
-process: same command line, flags, bootstrap, sandbox shape and process group, with the runtime's base
+A spare is started by the one launcher (:func:`embedded_localstack.service.sandbox.launch`) exactly like an
+environment's process: same command line, flags, bootstrap, sandbox shape and process group, with the runtime's base
 environment plus ``EMBEDDED_LAMBDA_SPARE=1``. It imports only the bootstrap's standard-library modules and blocks
 on its socket before anything of a function is known. When an environment starts, the executor hands it one
 frame (``C``: the function's complete environment and working directory) plus the environment's log file
@@ -14,7 +14,7 @@ adoption the executor fills that directory with the function's code (hard links)
 the spare's cgroup. ``/tmp`` is sized when the sandbox is built, so only functions with the default
 EphemeralStorage use spares.
 
-A spare is used only when the function's start-up variables (:func:`embedded_localstack.sandbox.
+A spare is used only when the function's start-up variables (:func:`embedded_localstack.service.sandbox.
 is_startup_variable`: ``LANG``, ``LC_*``, ``LD_*``, ``GLIBC_*``, ``MALLOC_*``, ...) equal the spare's: the loader,
 libc and the interpreter read them while starting, so a differing function gets a fresh process. Spares belong to
 no function: they are not stopped with a function's environments, hold no code of their own and no credentials,
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
-from embedded_localstack.sandbox import (
+from embedded_localstack.service.sandbox import (
     DEFAULT_EPHEMERAL_MB,
     Cgroup,
     LaunchSpec,

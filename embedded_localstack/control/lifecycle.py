@@ -1,7 +1,7 @@
 """Start, find and stop the embedded LocalStack (a host process, no Docker).
 
 Standard library + requests only; never imports localstack (that lives in .venv-localstack). LocalStack runs
-as ``<python> -m embedded_localstack.localstack_process`` in its own session (process group = its PID), with
+as ``<python> -m embedded_localstack.service.main`` in its own session (process group = its PID), with
 data, temp dir, log file and PID file under the state dir. Function processes run in their own process groups
 below it; ``stop`` collects the whole process tree before signalling so nothing survives.
 """
@@ -27,7 +27,8 @@ from typing import Any
 import requests
 
 from embedded_localstack import paths
-from embedded_localstack.sandbox import REAPER_MODULE, SandboxUnavailableError, fallback_warning, resolve_mode
+from embedded_localstack.service.sandbox import REAPER_MODULE, SandboxUnavailableError, fallback_warning, resolve_mode
+from embedded_localstack.settings import TUNING_VARIABLE
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ COMMUNITY_SERVICES = frozenset(
     ]
 )
 """The services localstack-core 4.9.2 (community) provides: its ``localstack.aws.provider`` entry points."""
-PROCESS_MODULE = "embedded_localstack.localstack_process"
+PROCESS_MODULE = "embedded_localstack.service.main"
 PID_FILE = "localstack.pid"
 LOG_FILE = "localstack.log"
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
@@ -100,8 +101,6 @@ PERFORMANCE_SETTINGS = {
     # client's first GetFunction already sees Active instead of polling Pending -> Active.
     "LAMBDA_SYNCHRONOUS_CREATE": "1",
 }
-TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"
-"""``on``/``off`` in LocalStack's environment: whether the in-process speed-ups (speedups.py) are applied."""
 
 
 class EmbeddedLocalStackError(RuntimeError):
@@ -140,7 +139,7 @@ class EmbeddedSettings:
     services: tuple[str, ...] = DEFAULT_SERVICES
     startup_timeout_s: float = 90.0
     tuned: bool = True
-    """False: none of the performance settings (PERFORMANCE_SETTINGS, speedups.py): LocalStack's defaults."""
+    """False: none of the performance settings (PERFORMANCE_SETTINGS, the tuning patches): LocalStack's defaults."""
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK_HOSTS and not self.host.startswith("127."):
@@ -361,7 +360,7 @@ def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] |
 
 
 def performance_environment(tuned: bool) -> dict[str, str]:
-    """The performance settings when ``tuned``; with ``tuned=False`` only the switch that turns speedups.py off."""
+    """The performance settings when ``tuned``; with ``tuned=False`` only the switch that turns tuning off."""
     if not tuned:
         return {TUNING_VARIABLE: "off"}
     return {**PERFORMANCE_SETTINGS, TUNING_VARIABLE: "on"}

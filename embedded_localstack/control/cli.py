@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from embedded_localstack.launcher import (
+from embedded_localstack.control.lifecycle import (
     DEFAULT_SERVICES,
     EmbeddedLocalStackError,
     EmbeddedSettings,

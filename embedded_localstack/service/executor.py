@@ -5,7 +5,7 @@ namespace ``localstack.lambda.runtime_executor``; select it with ``LAMBDA_RUNTIM
 Never imported by the harness.
 
 One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py``, started by the one
-launcher (:func:`embedded_localstack.sandbox.launch`): by default inside its own bubblewrap sandbox (namespaces,
+launcher (:func:`embedded_localstack.service.sandbox.launch`): by default inside its own bubblewrap sandbox (namespaces,
 cgroups, AWS's file layout), with ``EMBEDDED_LAMBDA_SANDBOX=off`` as a host process in its own process group.
 LocalStack decides when environments start (one per concurrent invocation), are reused while warm, and stop
 (keep-alive expiry, code update, function deletion, shutdown). This executor adds what the Docker executor leaves
@@ -43,9 +43,6 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
-from embedded_localstack.function_urls import MAX_INVOKE_PAYLOAD_BYTES
-from embedded_localstack.interpreters import InterpreterError, InterpreterResolver, runtime_version
-
 # The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
 # function error; CONFIGURE goes to a spare process only, see spares.py).
 from embedded_localstack.runtime.bootstrap import (
@@ -57,7 +54,9 @@ from embedded_localstack.runtime.bootstrap import (
     READY,
     RESULT,
 )
-from embedded_localstack.sandbox import (
+from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver, runtime_version
+from embedded_localstack.service.limits import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE_MESSAGE
+from embedded_localstack.service.sandbox import (
     DEFAULT_EPHEMERAL_MB,
     EXEC_WRAPPER_VARIABLE,
     Cgroup,
@@ -76,7 +75,7 @@ from embedded_localstack.sandbox import (
     start_reaper,
     wrapper_problem,
 )
-from embedded_localstack.spares import Spare, SparePool, can_run_spares, end_spare
+from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 
 LOG = logging.getLogger(__name__)
 
@@ -84,8 +83,6 @@ LIVENESS_POLL_S = 0.25
 EXIT_WAIT_S = 2.0
 LOOPBACK = "127.0.0.1"
 # AWS's limit on a synchronous response; a larger one is Function.ResponseSizeTooLarge.
-MAX_RESPONSE_BYTES = MAX_INVOKE_PAYLOAD_BYTES
-RESPONSE_TOO_LARGE = f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
 INTERPRETERS = InterpreterResolver()
 
 
@@ -128,7 +125,7 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     name = "local-process"
 
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
-        # LocalStack patches are applied once, before LocalStack starts (embedded_localstack/patches.py).
+        # LocalStack patches are applied once, before LocalStack starts (embedded_localstack/service/patches/).
         return LocalProcessRuntimeExecutor
 
 
@@ -496,7 +493,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
             return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
         if body is None:  # larger than AWS returns; the environment stays warm, as on AWS
-            error = self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE)
+            error = self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE_MESSAGE)
             return error, "error", "Function.ResponseSizeTooLarge"
         return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), "", ""
 

@@ -134,14 +134,14 @@ def register_executor(target: Path) -> None:
     source.mkdir(exist_ok=True)
     link = source / "embedded_localstack"
     if not link.exists():
-        link.symlink_to(Path(__file__).resolve().parent, target_is_directory=True)
+        link.symlink_to(Path(__file__).resolve().parent.parent, target_is_directory=True)  # the package root
     (site_packages / "embedded_localstack_executor.pth").write_text(f"{source}\n")
     dist_info = site_packages / "embedded_localstack_executor-0.dist-info"
     dist_info.mkdir(exist_ok=True)
     (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: embedded-localstack-executor\nVersion: 0\n")
     (dist_info / "entry_points.txt").write_text(
         "[localstack.lambda.runtime_executor]\n"
-        "local-process = embedded_localstack.executor:LocalProcessRuntimeExecutorPlugin\n"
+        "local-process = embedded_localstack.service.executor:LocalProcessRuntimeExecutorPlugin\n"
     )
 
 

@@ -4,10 +4,10 @@ bwrap's ``--die-with-parent`` leaves one instant of a sandbox's start uncovered 
 sandbox's first process, which waits on an eventfd until bwrap has set the namespace up; a LocalStack SIGKILLed in
 between kills bwrap (parent-death signal) and leaves that process waiting forever, as pid 1 of its namespace.
 Nothing inside LocalStack can end it once LocalStack is dead, so each sandboxed LocalStack starts one reaper:
-``python -m embedded_localstack.reaper <LocalStack pid> <pidfd>`` (``sandbox.start_reaper``), in its own session,
-with a pidfd of LocalStack. When LocalStack has ended (stop, crash or SIGKILL) it gives the kernel a moment to end
-what ends with LocalStack, then SIGKILLs whatever is still in LocalStack's environment cgroups (a sandbox joins them
-before bwrap starts), removes them and exits (``sandbox.end_leftovers``).
+``python -m embedded_localstack.service.reaper <LocalStack pid> <pidfd>`` (``sandbox.start_reaper``), in its own
+session, with a pidfd of LocalStack. When LocalStack has ended (stop, crash or SIGKILL) it gives the kernel a moment
+to end what ends with LocalStack, then SIGKILLs whatever is still in LocalStack's environment cgroups (a sandbox
+joins them before bwrap starts), removes them and exits (``sandbox.end_leftovers``).
 
 Standard library only.
 """
@@ -20,10 +20,10 @@ import select
 import sys
 from pathlib import Path
 
-from embedded_localstack.sandbox import end_leftovers
+from embedded_localstack.service.sandbox import end_leftovers
 
-LOG = logging.getLogger("embedded_localstack.reaper")
-USAGE = "usage: python -m embedded_localstack.reaper <LocalStack pid> <pidfd of it>"
+LOG = logging.getLogger("embedded_localstack.service.reaper")
+USAGE = "usage: python -m embedded_localstack.service.reaper <LocalStack pid> <pidfd of it>"
 
 
 def _not_a_pidfd_of(owner: int, pidfd: int) -> str | None:

@@ -1,0 +1,1 @@
+"""Code that runs inside the embedded LocalStack process (.venv-localstack): executor, sandbox, patches."""

@@ -1,0 +1,18 @@
+"""AWS Lambda's limits that the embedded service enforces, each written once (AWS docs "Lambda quotas").
+
+Standard library only: the executor, the sandbox and the LocalStack patches import it.
+"""
+
+from __future__ import annotations
+
+MAX_INVOKE_PAYLOAD_BYTES = 6 * 1024 * 1024 + 100
+"""Lambda's synchronous invocation payload limit: 6 MiB + 100 bytes, as AWS's own errors quote it
+("Request must be smaller than 6291556 bytes for the Invoke operation"). Responses have the same cap."""
+MAX_RESPONSE_BYTES = MAX_INVOKE_PAYLOAD_BYTES
+REQUEST_TOO_LARGE_TYPE = "RequestTooLargeException"
+REQUEST_TOO_LARGE_MESSAGE = f"Request must be smaller than {MAX_INVOKE_PAYLOAD_BYTES} bytes for the Invoke operation"
+RESPONSE_TOO_LARGE_MESSAGE = (
+    f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+)
+MAX_PROCESSES = 1024
+"""Processes or threads per execution environment."""
