@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from embedded_localstack.service.sandbox import fill_task_root
+
 MAX_LAYERS = 5
 MAX_UNZIPPED_BYTES = 262_144_000
 TOO_MANY_LAYERS_MESSAGE = f"Cannot reference more than {MAX_LAYERS} layers."
@@ -72,22 +74,14 @@ def build_opt(layer_dirs: Sequence[Path], target: Path, code_dir: Path | None = 
 
 
 def _overlay(source: Path, target: Path) -> None:
+    """Put ``source``'s entries into ``target``: what they replace goes first, then the one routine that fills a task
+    root with hard links (copies across file systems) and symlinks as they are."""
     for root, dirs, files in os.walk(source):
         relative = Path(root).relative_to(source)
-        destination_dir = target / relative
         for name in [*dirs, *files]:
-            entry, destination = Path(root) / name, destination_dir / name
-            _replace_conflicting(entry, destination)
-            if entry.is_symlink():
-                destination.symlink_to(entry.readlink())
-            elif entry.is_dir():
-                destination.mkdir(exist_ok=True)
-            else:
-                try:
-                    os.link(entry, destination)
-                except OSError:
-                    shutil.copy2(entry, destination)
+            _replace_conflicting(Path(root) / name, target / relative / name)
         dirs[:] = [name for name in dirs if not (Path(root) / name).is_symlink()]  # a link is placed, not entered
+    fill_task_root(source, target)
 
 
 def _replace_conflicting(entry: Path, destination: Path) -> None:
