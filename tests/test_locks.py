@@ -3,6 +3,7 @@ input: an input edited without `make lock` fails here, naming the command."""
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -72,3 +73,13 @@ def test_package_ships_the_requirements() -> None:
     package_data = pyproject["tool"]["setuptools"]["package-data"]["embedded_localstack"]
     assert {"requirements/*.in", "requirements/*.lock"} <= set(package_data)
     assert (PACKAGE_REQUIREMENTS / "localstack.lock").is_file()
+
+
+def test_the_javascript_sdk_lock_matches_its_manifest() -> None:
+    """`npm ci` installs package-lock.json, which must hold exactly package.json's pins (`make lock` relocks)."""
+    sdk = PACKAGE_REQUIREMENTS / "nodejs-sdk"
+    manifest = json.loads((sdk / "package.json").read_text())["dependencies"]
+    lock = json.loads((sdk / "package-lock.json").read_text())["packages"]
+    assert lock[""]["dependencies"] == manifest, "package-lock.json is stale: run `make lock`"
+    for name, version in manifest.items():
+        assert lock[f"node_modules/{name}"]["version"] == version, f"{name}: run `make lock`"

@@ -2,8 +2,9 @@
 
 In a source checkout ``make venv`` creates ``.venv-localstack``. Anywhere else, the first embedded run creates a
 venv in the user's cache directory (``<cache>/localstack-<key>/``): ``python3.11 -m venv``, then
-``pip install -r <LocalStack requirements>`` from the configured index (PyPI or its mirror; ~1.5-2 min and
-~500 MB once), then registers this package's executor plugin in it. The key hashes the requirements, the
+``pip install -r <LocalStack requirements>`` from the configured index (PyPI or its mirror), then registers this
+package's executor plugin in it and installs the Lambda runtimes (:func:`embedded_localstack.runtime_packages.
+install_all`; ~2-3 min and ~1.3 GB once, Node.js included). The key hashes the requirements and runtime locks, the
 interpreter version and this package's version, so a new pin gets a new environment. Linux only: the
 embedded executor runs functions as host processes with Linux facilities.
 
@@ -23,14 +24,12 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from embedded_localstack import paths, runtime_packages
+from embedded_localstack import nodejs_sdk, paths, runtime_packages
 
 log = logging.getLogger(__name__)
 
 LOCALSTACK_REQUIREMENTS = ("requirements", "localstack.lock")
 """The LocalStack environment's exact lock, package data of ``embedded_localstack`` (the one place naming it)."""
-LAMBDA_RUNTIMES = ("python3.11",)
-"""Runtimes whose packages (boto3, as AWS ships it) go into every provisioned environment."""
 PYTHON_VERSION = (3, 11)
 """LocalStack 4.9.2's Lambda plugins load on 3.11 (see requirements); the venv is made with this version."""
 DISTRIBUTION = "terraform-aws-lambda-square"
@@ -69,7 +68,9 @@ def find_python311() -> Path:
 
 def environment_dir(requirements: str, python: Path) -> Path:
     # The runtime packages' locks are part of the environment too: a changed one makes a new environment.
-    runtime_locks = "\n".join(runtime_packages.lock_file(runtime).read_text() for runtime in LAMBDA_RUNTIMES)
+    locks = [runtime_packages.lock_file(runtime) for runtime in runtime_packages.locked_runtimes()]
+    locks += [nodejs_sdk.SOURCE_DIR / name for name in nodejs_sdk.MANIFESTS]
+    runtime_locks = "\n".join(lock.read_text() for lock in locks)
     identity = f"{requirements}\n{runtime_locks}\n{python.resolve()}\n{_package_version()}"
     key = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return paths.user_cache_dir() / f"localstack-{key}"
@@ -106,7 +107,7 @@ def ensure_environment(progress: Progress = print, python: Path | None = None) -
         return venv_python
     shutil.rmtree(target, ignore_errors=True)  # a half-made one from an interrupted run
     target.parent.mkdir(parents=True, exist_ok=True)
-    progress(f"embedded LocalStack: creating its environment in {target} (once; ~2 min, ~500 MB from the index)")
+    progress(f"embedded LocalStack: creating its environment in {target} (once; ~3 min, ~1.3 GB from the index)")
     _run([str(base_python), "-m", "venv", str(target)], "create the venv")
     requirements_file = target / "localstack-requirements.txt"
     requirements_file.write_text(requirements)
@@ -146,13 +147,13 @@ def register_executor(target: Path) -> None:
 
 
 def install_runtime_packages(venv_python: Path, progress: Progress) -> None:
-    """The packages AWS's Python runtimes ship (boto3), next to LocalStack's interpreter."""
-    progress("embedded LocalStack: installing the Lambda runtime packages (boto3) ...")
-    for runtime in LAMBDA_RUNTIMES:
-        try:
-            runtime_packages.install(venv_python.parent.parent, runtime, timeout_s=PIP_TIMEOUT_S)
-        except runtime_packages.RuntimePackagesError as exc:
-            raise ProvisioningError(f"could not install the {runtime} runtime packages: {exc}") from exc
+    """What AWS's runtimes ship (boto3 for each python3.X with a host interpreter, Node.js 20/22/24 and the AWS SDK
+    for JavaScript), next to LocalStack's interpreter."""
+    progress("embedded LocalStack: installing the Lambda runtimes (boto3, Node.js, AWS SDK for JavaScript) ...")
+    try:
+        runtime_packages.install_all(venv_python.parent.parent, progress=progress, timeout_s=PIP_TIMEOUT_S)
+    except runtime_packages.RuntimePackagesError as exc:
+        raise ProvisioningError(f"could not install the Lambda runtimes: {exc}") from exc
 
 
 def _run(argv: list[str], what: str) -> None:

@@ -11,6 +11,8 @@ Fidelity (what AWS does and LocalStack 4.9.2 does not):
 * :mod:`.function_url_payload_limit`: too-large Function URL events get 413.
 * :mod:`.invoke_payload_limit`: too-large Invoke payloads get ``RequestTooLargeException``.
 * :mod:`.guarded_unzip`: code is unpacked by the one guarded unzip; unsafe archives are refused.
+* :mod:`.new_runtimes`: ``nodejs24.x`` and ``python3.14`` are accepted; a python runtime without an interpreter is
+  refused at CreateFunction.
 
 Tuning (behaviour-preserving CPU savings, left out when the launcher starts LocalStack with its stock settings,
 ``EMBEDDED_LOCALSTACK_TUNING=off``; docs/benchmarks.md):
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from embedded_localstack.service.interpreters import InterpreterResolver
 from embedded_localstack.service.patches.active_polling import poll_for_active_functions_quickly
 from embedded_localstack.service.patches.content_type_cache import memoize_twisted_content_type_parsing
 from embedded_localstack.service.patches.function_url_bodies import pass_function_url_bodies_through
@@ -35,6 +38,7 @@ from embedded_localstack.service.patches.invoke_payload_limit import limit_invok
 from embedded_localstack.service.patches.log_batching import batch_lambda_log_shipping
 from embedded_localstack.service.patches.loopback import bind_gateway_to_listen_hosts
 from embedded_localstack.service.patches.metrics_worker import record_invocation_metrics_on_one_thread
+from embedded_localstack.service.patches.new_runtimes import accept_new_runtimes, refuse_runtimes_without_interpreter
 from embedded_localstack.service.patches.shared_timers import share_execution_environment_timers
 from embedded_localstack.settings import tuning_enabled
 
@@ -69,4 +73,6 @@ def apply_all() -> None:
     limit_function_url_payloads()
     limit_invoke_payloads()
     guard_code_unpacking()
+    accept_new_runtimes()
+    refuse_runtimes_without_interpreter(InterpreterResolver())
     _applied = True
