@@ -11,6 +11,7 @@ Fidelity (what AWS does and LocalStack 4.9.2 does not):
 * :mod:`.function_url_payload_limit`: too-large Function URL events get 413.
 * :mod:`.invoke_payload_limit`: too-large Invoke payloads get ``RequestTooLargeException``.
 * :mod:`.guarded_unzip`: code is unpacked by the one guarded unzip; unsafe archives are refused.
+* :mod:`.environment_variables`: variable names are validated as AWS does (pattern, reserved keys).
 
 Tuning (behaviour-preserving CPU savings, left out when the launcher starts LocalStack with its stock settings,
 ``EMBEDDED_LOCALSTACK_TUNING=off``; docs/benchmarks.md):
@@ -25,6 +26,7 @@ from importlib import metadata
 
 from embedded_localstack.service.patches.active_polling import poll_for_active_functions_quickly
 from embedded_localstack.service.patches.content_type_cache import memoize_twisted_content_type_parsing
+from embedded_localstack.service.patches.environment_variables import validate_environment_variable_names
 from embedded_localstack.service.patches.function_url_bodies import pass_function_url_bodies_through
 from embedded_localstack.service.patches.function_url_payload_limit import (
     answer_too_large_url_requests,
@@ -69,4 +71,5 @@ def apply_all() -> None:
     limit_function_url_payloads()
     limit_invoke_payloads()
     guard_code_unpacking()
+    validate_environment_variable_names()
     _applied = True
