@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 from support import alive
 
 from embedded_localstack.control.lifecycle import (
@@ -127,3 +128,23 @@ def log_streams(aws: Any, name: str) -> dict[str, list[str]]:
         ]
         for stream in described
     }
+
+
+MAX_PEAK_GROWTH_MB = 40
+"""What one hostile request or function may add to LocalStack's peak memory: LocalStack is bounded by the limits it
+promises (AWS's), never by what a caller declares or sends."""
+
+
+def reset_peak_memory(pid: int) -> int:
+    """Make the kernel's record of ``pid``'s peak resident memory (VmHWM) what it uses now (``clear_refs`` 5);
+    returns that, in bytes."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return psutil.Process(pid).memory_info().rss
+
+
+def peak_memory_growth_mb(pid: int, since: int) -> float:
+    """How far ``pid``'s peak resident memory rose above ``since`` (bytes, from :func:`reset_peak_memory`)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return (int(line.split()[1]) * 1024 - since) / 2**20
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")

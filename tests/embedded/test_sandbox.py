@@ -249,9 +249,10 @@ def test_nothing_outlives_localstack(tmp_path, ending):
 def test_a_partial_frame_then_silence_times_out(aws, deploy_function):
     code = """
 import os, socket, sys, time
+from bootstrap import encode_frame  # the runtime's own frame format (/var/runtime is on sys.path)
 def lambda_handler(event, context):
     channel = socket.socket(fileno=os.dup(int(sys.argv[1])))
-    channel.sendall(b"S" + (1000).to_bytes(4, "big") + b"only the start")
+    channel.sendall(encode_frame(b"S", context.aws_request_id, b"x" * 1000)[:100])
     time.sleep(300)
 """
     name = deploy_function({"lambda_function.py": code}, timeout=2)

@@ -1,9 +1,10 @@
 """Function code is unpacked by the one guarded unzip (:mod:`embedded_localstack.service.code_unpacking`).
 
 LocalStack 4.9.2 unpacks code with ``localstack.utils.archives.unzip``, which writes through symlinks outside the
-code directory. An unsafe archive is refused by CreateFunction/UpdateFunctionCode with
-``InvalidParameterValueException``, and unpacking goes through :func:`safe_unzip`. Imported only inside
-.venv-localstack.
+code directory, and its own checks read what an archive declares (its unzipped-size check parses the whole central
+directory). An unsafe or oversized archive is refused by CreateFunction/UpdateFunctionCode with
+``InvalidParameterValueException`` before LocalStack looks at it, and unpacking goes through :func:`safe_unzip`.
+Imported only inside .venv-localstack.
 """
 
 from __future__ import annotations
@@ -12,12 +13,7 @@ import logging
 import zipfile
 from typing import Any
 
-from embedded_localstack.service.code_unpacking import (
-    REFUSED_MESSAGE,
-    UnsafeArchiveError,
-    check_archive_bytes,
-    safe_unzip,
-)
+from embedded_localstack.service.code_unpacking import UnsafeArchiveError, check_archive_bytes, safe_unzip
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +32,7 @@ def guard_code_unpacking() -> None:
             check_archive_bytes(archive_file)
         except UnsafeArchiveError as error:
             log.warning("refused function code: %s", error)
-            raise InvalidParameterValueException(REFUSED_MESSAGE, Type="User") from error
+            raise InvalidParameterValueException(error.message, Type="User") from error
         except (zipfile.BadZipFile, OSError, ValueError) as error:  # not a zip: LocalStack's own check words it
             log.debug("archive not checked: %s", error)
         return store(archive_file, *args, **kwargs)
