@@ -55,6 +55,7 @@ from embedded_localstack.service.channel import DeadlinePassed, ProcessGone, Run
 from embedded_localstack.service.function_logs import EnvironmentOutput, Report, init_report, invocation_log
 from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver, runtime_version
 from embedded_localstack.service.limits import RESPONSE_TOO_LARGE_MESSAGE
+from embedded_localstack.service.patches.function_gateway import FUNCTION_GATEWAY_HOST, function_gateway_port
 from embedded_localstack.service.sandbox import (
     DEFAULT_EPHEMERAL_MB,
     EXEC_WRAPPER_VARIABLE,
@@ -111,8 +112,9 @@ class SandboxMode:
             return self._sandboxed
 
     def gateway_port(self) -> int | None:
-        """The gateway port a function's own network namespace forwards to, or None (host network)."""
-        return int(config.GATEWAY_LISTEN[0].port) if self.sandboxed() and self._own_network else None
+        """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
+        LocalStack's internal endpoints), or None (host network)."""
+        return function_gateway_port() if self.sandboxed() and self._own_network else None
 
 
 SANDBOX = SandboxMode()
@@ -190,6 +192,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         interpreter = INTERPRETERS.resolve(runtime)
         paths = layout(self._sandboxed, runtime, self._code_dir(), interpreter)
         environment = {key: str(value) for key, value in env_vars.items()}
+        if "AWS_ENDPOINT_URL" in environment:  # LocalStack's points at its main port; functions get their own
+            environment["AWS_ENDPOINT_URL"] = f"http://{FUNCTION_GATEWAY_HOST}:{function_gateway_port()}"
+        environment["EDGE_PORT"] = str(function_gateway_port())
         environment.update(base_environment(self._sandboxed, runtime, self._code_dir(), interpreter))
         environment.update(
             {
@@ -479,9 +484,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return LOOPBACK
 
     def get_endpoint_from_executor(self) -> str:
-        # Functions reach LocalStack on loopback; the gateway listens there only (see loopback.py).
-        host = config.GATEWAY_LISTEN[0].host
-        return host if host not in ("0.0.0.0", "::", "") else LOOPBACK  # noqa: S104 - a check, not a bind
+        # Functions reach LocalStack on loopback, through their own listener (patches/function_gateway.py).
+        return FUNCTION_GATEWAY_HOST
 
     def get_runtime_endpoint(self) -> str:
         # Unused by our runtime (it talks over the socket pair) but passed to the function as

@@ -350,7 +350,8 @@ LISTENER.bind(("0.0.0.0", 0))
 LISTENER.listen()
 
 def lambda_handler(event, context):
-    health = urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/_localstack/health", timeout=10).status
+    # an AWS API (Lambda's ListFunctions): LocalStack's own endpoints are refused to functions
+    health = urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/", timeout=10).status
     try:
         socket.create_connection(("127.0.0.1", event["host_port"]), timeout=3).close()
         other = "reachable"

@@ -7,6 +7,7 @@ version): :func:`apply_all` is the version gate. Imported only inside .venv-loca
 Fidelity (what AWS does and LocalStack 4.9.2 does not):
 
 * :mod:`.loopback`: the gateway binds the configured (loopback) host only.
+* :mod:`.function_gateway`: functions reach a listener of their own, without LocalStack's internal endpoints.
 * :mod:`.function_url_bodies`: Function URL bodies reach the function untouched.
 * :mod:`.function_url_payload_limit`: too-large Function URL events get 413.
 * :mod:`.invoke_payload_limit`: too-large Invoke payloads get ``RequestTooLargeException``.
@@ -27,6 +28,7 @@ from importlib import metadata
 from embedded_localstack.service.patches.active_polling import poll_for_active_functions_quickly
 from embedded_localstack.service.patches.content_type_cache import memoize_twisted_content_type_parsing
 from embedded_localstack.service.patches.environment_variables import validate_environment_variable_names
+from embedded_localstack.service.patches.function_gateway import open_function_gateway
 from embedded_localstack.service.patches.function_url_bodies import pass_function_url_bodies_through
 from embedded_localstack.service.patches.function_url_payload_limit import (
     answer_too_large_url_requests,
@@ -60,6 +62,7 @@ def apply_all() -> None:
             "recreate .venv-localstack with `make venv`"
         )
     bind_gateway_to_listen_hosts()
+    open_function_gateway()
     pass_function_url_bodies_through()
     answer_too_large_url_requests()
     if tuning_enabled():
