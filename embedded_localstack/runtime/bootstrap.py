@@ -22,8 +22,9 @@ End of file on the socket means the executor is gone or stops the environment: w
 (This replaces LocalStack's HTTP protocol, an ``/invoke`` server here plus callbacks through LocalStack's
 gateway: every warm invoke paid a full gateway request for the callback. See docs/benchmarks.md.)
 
-stdout/stderr go to a per-environment log file owned by the executor, which cuts the invocation's lines out of
-it (so output written just before a timeout or a crash is not lost) and adds AWS's START/END/REPORT lines.
+stdout/stderr go to a per-environment pipe the executor pumps into a log file (bounded), from which it takes the
+invocation's lines (so output written just before a timeout or a crash is not lost) and adds AWS's
+START/END/REPORT lines.
 The function timeout is enforced by the executor (it kills this process group); the runtime only computes the
 deadline for ``context.get_remaining_time_in_millis()``.
 """
@@ -218,7 +219,7 @@ class ExecutorChannel:
         self._reader = self._socket.makefile("rb")
 
     def receive_configuration(self) -> tuple[dict[str, Any], int] | None:
-        """Spare only: the ``C`` frame (JSON) and the log file descriptor sent with it; None at end of file.
+        """Spare only: the ``C`` frame (JSON) and the output pipe's descriptor sent with it; None at end of file.
 
         Read from the raw socket (the descriptor arrives as ancillary data), before the buffered reader is used.
         """
@@ -299,11 +300,11 @@ def run_invocation(
     return RESULT, body
 
 
-def become_environment(configuration: dict[str, Any], log_fd: int) -> None:
+def become_environment(configuration: dict[str, Any], output_fd: int) -> None:
     """Spare only: turn into the process the executor would have spawned for this environment."""
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(output_fd)
     environ = dict(configuration["environ"])
     # The interpreter's locale coercion added LC_CTYPE at start-up (the spare is started without it, and only
     # for functions whose LANG/LC_* equal the spare's): a freshly spawned process would have it too.

@@ -317,7 +317,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return ours
 
     def _adopt(self, spare: Spare) -> socket.socket:
-        """Hand a spare this environment: environment variables, working directory, log file (as stdout/stderr)."""
+        """Hand a spare this environment: environment variables, working directory, output pipe (stdout/stderr)."""
         self._process, self._cgroup, self._spare_task_root = spare.process, spare.cgroup, spare.task_root
         if spare.task_root is not None:
             fill_task_root(self._code_dir(), spare.task_root)
