@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import psutil
-from support import alive
+from botocore.config import Config
+from support import alive, build_zip
 
 from embedded_localstack.control.lifecycle import (
     EmbeddedSettings,
@@ -148,3 +150,24 @@ def peak_memory_growth_mb(pid: int, since: int) -> float:
         if line.startswith("VmHWM:"):
             return (int(line.split()[1]) * 1024 - since) / 2**20
     raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def lambda_client(endpoint: str) -> Any:
+    """A boto3 Lambda client for a LocalStack a test started itself (one attempt per call)."""
+    return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION).client(
+        "lambda", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}, read_timeout=120)
+    )
+
+
+def create_function(
+    client: Any, name: str, files: dict[str, str], handler: str = "lambda_function.lambda_handler"
+) -> None:
+    """A python3.11 function from in-memory sources, ready to invoke when this returns."""
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE_ARN,
+        Handler=handler,
+        Code={"ZipFile": build_zip(files)},
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})

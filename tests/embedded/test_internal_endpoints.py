@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 import requests
-from embedded_helpers import REGION, ROLE_ARN, invoke
-from support import build_zip, wait_until
+from embedded_helpers import create_function, invoke, lambda_client
+from support import wait_until
 
 from embedded_localstack.control.lifecycle import EmbeddedSettings, running_pid, start, stop
 from embedded_localstack.service.patches.function_gateway import REFUSED_MESSAGE
@@ -126,15 +126,8 @@ def test_a_function_cannot_stop_localstack(tmp_path, action):
         patch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
         instance = start(settings)
     try:
-        client = _lambda_client(instance.endpoint)
-        client.create_function(
-            FunctionName="stopper",
-            Runtime="python3.11",
-            Role=ROLE_ARN,
-            Handler="lambda_function.lambda_handler",
-            Code={"ZipFile": build_zip({"lambda_function.py": PROBE})},
-        )
-        client.get_waiter("function_active_v2").wait(FunctionName="stopper", WaiterConfig={"Delay": 0.2})
+        client = lambda_client(instance.endpoint)
+        create_function(client, "stopper", {"lambda_function.py": PROBE})
         event = {"requests": [["POST", "/_localstack/health", {"action": action}]] * 2}
         answer = json.loads(client.invoke(FunctionName="stopper", Payload=json.dumps(event))["Payload"].read())
         # Still the same LocalStack, still serving, some seconds later (a kill or restart takes effect at once).
@@ -144,17 +137,3 @@ def test_a_function_cannot_stop_localstack(tmp_path, action):
         assert client.invoke(FunctionName="stopper", Payload=json.dumps({"requests": []}))["StatusCode"] == 200
     finally:
         stop(settings)
-
-
-def _lambda_client(endpoint: str):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "lambda",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"max_attempts": 1}, read_timeout=60),
-    )
