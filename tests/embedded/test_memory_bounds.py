@@ -10,12 +10,22 @@ init-error frame was read whole and returned as the invoke's answer, one invoke 
 from __future__ import annotations
 
 import io
+import uuid
 import zipfile
 from pathlib import Path
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
-from embedded_helpers import MAX_PEAK_GROWTH_MB, invoke, log_streams, peak_memory_growth_mb, reset_peak_memory
+from embedded_helpers import (
+    MAX_PEAK_GROWTH_MB,
+    REGION,
+    ROLE_ARN,
+    invoke,
+    log_streams,
+    peak_memory_growth_mb,
+    reset_peak_memory,
+)
 from support import build_zip, wait_until
 
 from embedded_localstack.service.code_unpacking import MAX_ENTRIES
@@ -76,6 +86,36 @@ def test_an_archive_of_too_many_entries_is_refused_before_it_is_parsed(aws, depl
 def test_an_archive_at_the_entry_limit_still_works(aws, deploy_function):
     name = deploy_function({}, zip_file=_many_entries(MAX_ENTRIES - 1))
     assert invoke(aws, name, {"path": "lambda_function.py"}).payload == READ_THROUGH
+
+
+def test_code_in_s3_over_the_unzipped_limit_is_refused_before_it_is_read(aws, embedded, tmp_path):
+    s3 = boto3.client("s3", endpoint_url=embedded.endpoint, region_name=REGION,
+                      aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+    bucket, name = f"code-{uuid.uuid4().hex[:8]}", f"embedded-test-s3-{uuid.uuid4().hex[:8]}"
+    big = tmp_path / "big.zip"
+    with big.open("wb") as sparse:
+        sparse.truncate(260 << 20)  # over AWS's 250 MB: LocalStack read such an object into memory whole
+    s3.create_bucket(Bucket=bucket)
+
+    def create_from(key: str) -> None:
+        aws.lambda_.create_function(FunctionName=name, Runtime="python3.11", Role=ROLE_ARN,
+                                    Handler="lambda_function.lambda_handler",
+                                    Code={"S3Bucket": bucket, "S3Key": key})  # fmt: skip
+
+    try:
+        s3.put_object(Bucket=bucket, Key="small.zip", Body=build_zip({"lambda_function.py": READ_THROUGH}))
+        create_from("small.zip")  # warm: LocalStack's own S3 client exists from now on
+        aws.lambda_.delete_function(FunctionName=name)
+        s3.upload_file(str(big), bucket, "big.zip")
+        since = reset_peak_memory(embedded.pid)
+        with pytest.raises(ClientError) as refused:
+            create_from("big.zip")
+        assert peak_memory_growth_mb(embedded.pid, since) < MAX_PEAK_GROWTH_MB
+        assert refused.value.response["Error"] == {"Code": "InvalidParameterValueException", "Message": TOO_LARGE}
+    finally:
+        for key in ("small.zip", "big.zip"):
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
 
 
 def test_a_symlink_chain_is_resolved_as_the_kernel_resolves_it(aws, deploy_function):
