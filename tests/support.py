@@ -6,6 +6,7 @@ Process checks read /proc directly so they also see orphans; waits are bounded i
 from __future__ import annotations
 
 import io
+import stat
 import time
 import zipfile
 from collections.abc import Callable
@@ -29,10 +30,17 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: floa
     return condition()
 
 
-def build_zip(files: dict[str, str]) -> bytes:
-    """An in-memory deployment zip holding ``files`` (name -> source)."""
+def build_zip(files: dict[str, str], links: dict[str, str | bytes] | None = None) -> bytes:
+    """An in-memory deployment zip holding ``links`` (symlink name -> target, written first) and ``files``
+    (name -> source)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, target in (links or {}).items():
+            link = zipfile.ZipInfo(name)
+            link.create_system = 3  # Unix: the mode below is a symlink's
+            link.external_attr = (stat.S_IFLNK | 0o777) << 16
+            link.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(link, target)
         for name, source in files.items():
             archive.writestr(name, source)
     return buffer.getvalue()

@@ -8,17 +8,23 @@ PYTHON* variables, no script dir on sys.path). ``sys.path`` is built in AWS's or
 boto3 wins over the runtime's.
 
 The executor and this loop talk over one end of a socket pair (file descriptor ``<fd>``, inherited at start and
-kept from the handler's child processes); each message is a frame ``<kind: 1 byte><length: 4 bytes><body>``:
+kept from the handler's child processes); each message is a frame (:func:`encode_frame`, the one definition of the
+format): ``<kind: 1 byte><id length: 1 byte><body length: 4 bytes><id><body>``. The id is the request id of the
+invoke the frame belongs to (empty for frames of the environment itself), as AWS's Runtime API carries it in
+``Lambda-Runtime-Aws-Request-Id`` and in the ``/runtime/invocation/<id>/...`` paths:
 1. we import the handler (AWS does this during init), then send ``R`` (ready) or ``E`` with AWS's init error;
-2. the executor sends ``I`` with ``{"invoke-id", "invoked-function-arn", "payload", "trace-id"}``;
-3. we run the handler and answer ``S`` (the raw JSON result) or ``F`` (AWS's error shape).
+2. the executor sends ``I`` with the invoke's id and ``{"invoke-id", "invoked-function-arn", "payload",
+   "trace-id"}``;
+3. we run the handler and answer ``S`` (the raw JSON result) or ``F`` (AWS's error shape) with the same id; the
+   executor ends an environment whose answer carries another id, or that answers when no invoke waits.
 End of file on the socket means the executor is gone or stops the environment: we exit.
 
 (This replaces LocalStack's HTTP protocol, an ``/invoke`` server here plus callbacks through LocalStack's
 gateway: every warm invoke paid a full gateway request for the callback. See docs/benchmarks.md.)
 
-stdout/stderr go to a per-environment log file owned by the executor, which cuts the invocation's lines out of
-it (so output written just before a timeout or a crash is not lost) and adds AWS's START/END/REPORT lines.
+stdout/stderr go to a per-environment pipe the executor pumps into a log file (bounded), from which it takes the
+invocation's lines (so output written just before a timeout or a crash is not lost) and adds AWS's
+START/END/REPORT lines.
 The function timeout is enforced by the executor (it kills this process group); the runtime only computes the
 deadline for ``context.get_remaining_time_in_millis()``.
 """
@@ -41,7 +47,9 @@ if TYPE_CHECKING:
     from typing import Any
 
 PARENT_POLL_INTERVAL_S = 0.5
-FRAME_HEADER_BYTES = 5
+FRAME_HEADER_BYTES = 6
+"""``<kind: 1 byte><id length: 1 byte><body length: 4 bytes, big-endian>``; the id (UTF-8) and the body follow."""
+MAX_ID_BYTES = 255
 READY, INIT_ERROR, INVOKE, RESULT, FUNCTION_ERROR = b"R", b"E", b"I", b"S", b"F"
 CONFIGURE = b"C"
 SPARE_MARKER = "EMBEDDED_LAMBDA_SPARE"
@@ -189,6 +197,19 @@ def encode_decimal(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def encode_frame(kind: bytes, request_id: str, body: bytes) -> bytes:
+    """One frame of the protocol (the module's docstring); ``request_id`` is "" for the environment's own frames."""
+    encoded_id = request_id.encode()
+    if len(kind) != 1 or len(encoded_id) > MAX_ID_BYTES:
+        raise ValueError(f"not a frame: kind {kind!r}, id of {len(encoded_id)} bytes")
+    return kind + bytes([len(encoded_id)]) + len(body).to_bytes(4, "big") + encoded_id + body
+
+
+def frame_sizes(header: bytes) -> tuple[bytes, int, int]:
+    """(kind, id length, body length) of a frame's ``FRAME_HEADER_BYTES`` header."""
+    return header[:1], header[1], int.from_bytes(header[2:FRAME_HEADER_BYTES], "big")
+
+
 class ExecutorChannel:
     """Our end of the socket pair shared with the executor: length-prefixed frames, one invoke at a time."""
 
@@ -198,15 +219,17 @@ class ExecutorChannel:
         self._reader = self._socket.makefile("rb")
 
     def receive_configuration(self) -> tuple[dict[str, Any], int] | None:
-        """Spare only: the ``C`` frame (JSON) and the log file descriptor sent with it; None at end of file.
+        """Spare only: the ``C`` frame (JSON) and the output pipe's descriptor sent with it; None at end of file.
 
         Read from the raw socket (the descriptor arrives as ancillary data), before the buffered reader is used.
         """
         data, fds, _, _ = socket.recv_fds(self._socket, 1 << 16, 1)
 
         def expected() -> int:
-            header = data[:FRAME_HEADER_BYTES]
-            return FRAME_HEADER_BYTES + int.from_bytes(header[1:], "big") if len(header) == FRAME_HEADER_BYTES else -1
+            if len(data) < FRAME_HEADER_BYTES:
+                return -1
+            _, id_length, body_length = frame_sizes(data[:FRAME_HEADER_BYTES])
+            return FRAME_HEADER_BYTES + id_length + body_length
 
         while data and (expected() < 0 or len(data) < expected()):
             chunk = self._socket.recv(1 << 16)
@@ -215,19 +238,22 @@ class ExecutorChannel:
             data += chunk
         if len(data) < FRAME_HEADER_BYTES or data[:1] != CONFIGURE or len(fds) != 1:
             return None
-        return json.loads(data[FRAME_HEADER_BYTES:]), fds[0]
+        return json.loads(data[FRAME_HEADER_BYTES + data[1] :]), fds[0]
 
-    def send(self, kind: bytes, body: bytes) -> None:
-        self._socket.sendall(kind + len(body).to_bytes(4, "big") + body)
+    def send(self, kind: bytes, request_id: str, body: bytes) -> None:
+        self._socket.sendall(encode_frame(kind, request_id, body))
 
-    def receive(self) -> tuple[bytes, bytes] | None:
-        """The next frame, or None when the executor closed its end."""
+    def receive(self) -> tuple[bytes, str, bytes] | None:
+        """The next frame as (kind, request id, body), or None when the executor closed its end."""
         header = self._reader.read(FRAME_HEADER_BYTES)
         if len(header) < FRAME_HEADER_BYTES:
             return None
-        length = int.from_bytes(header[1:], "big")
-        body = self._reader.read(length)
-        return (header[:1], body) if len(body) == length else None
+        kind, id_length, body_length = frame_sizes(header)
+        request_id = self._reader.read(id_length)
+        body = self._reader.read(body_length)
+        if len(request_id) != id_length or len(body) != body_length:
+            return None
+        return kind, request_id.decode(), body
 
 
 def exit_when_orphaned() -> None:
@@ -242,9 +268,10 @@ def exit_when_orphaned() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def run_invocation(handler: Any, invocation: dict[str, Any], request_filter: RequestIdFilter) -> tuple[bytes, bytes]:
+def run_invocation(
+    handler: Any, request_id: str, invocation: dict[str, Any], request_filter: RequestIdFilter
+) -> tuple[bytes, bytes]:
     """Runs the handler once; returns the frame to answer with: ``(RESULT, json)`` or ``(FUNCTION_ERROR, error)``."""
-    request_id = invocation["invoke-id"]
     timeout_s = float(os.environ.get("AWS_LAMBDA_FUNCTION_TIMEOUT") or 3)
     context = LambdaContext(
         request_id, invocation.get("invoked-function-arn", ""), time.time() * 1000 + timeout_s * 1000
@@ -273,11 +300,11 @@ def run_invocation(handler: Any, invocation: dict[str, Any], request_filter: Req
     return RESULT, body
 
 
-def become_environment(configuration: dict[str, Any], log_fd: int) -> None:
+def become_environment(configuration: dict[str, Any], output_fd: int) -> None:
     """Spare only: turn into the process the executor would have spawned for this environment."""
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.close(output_fd)
     environ = dict(configuration["environ"])
     # The interpreter's locale coercion added LC_CTYPE at start-up (the spare is started without it, and only
     # for functions whose LANG/LC_* equal the spare's): a freshly spawned process would have it too.
@@ -321,16 +348,17 @@ def main() -> int:
         handler = load_handler(os.environ.get("_HANDLER", ""))
     except InitError as error:
         log_error(error.error_type, str(error), error.stack_trace)
-        channel.send(INIT_ERROR, error_body(error.error_type, str(error), error.stack_trace))
+        channel.send(INIT_ERROR, "", error_body(error.error_type, str(error), error.stack_trace))
         return 1
 
-    channel.send(READY, b"")
+    channel.send(READY, "", b"")
     while (frame := channel.receive()) is not None:
-        kind, body = frame
+        kind, request_id, body = frame
         if kind != INVOKE:
             sys.stderr.write(f"[ERROR] runtime: unexpected frame {kind!r} from the executor\n")
             return 2
-        channel.send(*run_invocation(handler, json.loads(body), request_filter))
+        answer, answer_body = run_invocation(handler, request_id, json.loads(body), request_filter)
+        channel.send(answer, request_id, answer_body)
     return 0
 
 

@@ -23,14 +23,12 @@ import dataclasses
 import json
 import logging
 import os
-import select
 import socket
 import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from localstack import config
@@ -43,19 +41,21 @@ from localstack.services.lambda_.invocation.lambda_models import FunctionVersion
 from localstack.services.lambda_.invocation.plugins import RuntimeExecutorPlugin
 from localstack.services.lambda_.invocation.runtime_executor import LambdaRuntimeException, RuntimeExecutor
 
-# The frame protocol is defined once, on the runtime's side (frame kinds: ready, init error, invoke, result,
-# function error; CONFIGURE goes to a spare process only, see spares.py).
+# The frame protocol is defined once, on the runtime's side; CONFIGURE goes to a spare process only (spares.py).
 from embedded_localstack.runtime.bootstrap import (
     CONFIGURE,
-    FRAME_HEADER_BYTES,
     FUNCTION_ERROR,
     INIT_ERROR,
     INVOKE,
     READY,
     RESULT,
+    encode_frame,
 )
+from embedded_localstack.service.channel import DeadlinePassed, ProcessGone, RuntimeChannel
+from embedded_localstack.service.function_logs import EnvironmentOutput, Report, init_report, invocation_log
 from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver, runtime_version
-from embedded_localstack.service.limits import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE_MESSAGE
+from embedded_localstack.service.limits import RESPONSE_TOO_LARGE_MESSAGE
+from embedded_localstack.service.patches.function_gateway import FUNCTION_GATEWAY_HOST, function_gateway_port
 from embedded_localstack.service.sandbox import (
     DEFAULT_EPHEMERAL_MB,
     EXEC_WRAPPER_VARIABLE,
@@ -82,7 +82,6 @@ LOG = logging.getLogger(__name__)
 LIVENESS_POLL_S = 0.25
 EXIT_WAIT_S = 2.0
 LOOPBACK = "127.0.0.1"
-# AWS's limit on a synchronous response; a larger one is Function.ResponseSizeTooLarge.
 INTERPRETERS = InterpreterResolver()
 
 
@@ -113,8 +112,9 @@ class SandboxMode:
             return self._sandboxed
 
     def gateway_port(self) -> int | None:
-        """The gateway port a function's own network namespace forwards to, or None (host network)."""
-        return int(config.GATEWAY_LISTEN[0].port) if self.sandboxed() and self._own_network else None
+        """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
+        LocalStack's internal endpoints), or None (host network)."""
+        return function_gateway_port() if self.sandboxed() and self._own_network else None
 
 
 SANDBOX = SandboxMode()
@@ -127,14 +127,6 @@ class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
     def load(self, *args, **kwargs) -> type[RuntimeExecutor]:
         # LocalStack patches are applied once, before LocalStack starts (embedded_localstack/service/patches/).
         return LocalProcessRuntimeExecutor
-
-
-class ProcessGone(Exception):
-    """The function process closed its end of the channel: it exited (or is exiting)."""
-
-
-class DeadlinePassed(Exception):
-    """The frame was not complete before the deadline (a silent or stuck runtime)."""
 
 
 @dataclass(frozen=True)
@@ -155,57 +147,6 @@ def exit_reason(code: int | None, sandboxed: bool) -> str:
     return f"Runtime exited with error: {describe_exit(code, sandboxed)}"
 
 
-class RuntimeChannel:
-    """The executor's end of the socket pair with one function process."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._socket = sock
-
-    def send(self, kind: bytes, body: bytes) -> None:
-        try:
-            self._socket.sendall(kind + len(body).to_bytes(4, "big") + body)
-        except OSError as error:
-            raise ProcessGone(str(error)) from error
-
-    def wait_readable(self, timeout_s: float) -> bool:
-        try:
-            readable, _, _ = select.select([self._socket], [], [], max(timeout_s, 0.0))
-        except (OSError, ValueError) as error:  # closed by stop() from another thread
-            raise ProcessGone(str(error)) from error
-        return bool(readable)
-
-    def receive(self, deadline: float, max_body: int | None = None) -> tuple[bytes, bytes | None]:
-        """One whole frame, complete before ``deadline`` (``time.perf_counter()``) or DeadlinePassed.
-
-        ProcessGone at end of file. A body longer than ``max_body`` is read and dropped: the body is then None.
-        """
-        header = self._read_exactly(FRAME_HEADER_BYTES, deadline, keep=True)
-        size = int.from_bytes(header[1:], "big")
-        if max_body is not None and size > max_body:
-            self._read_exactly(size, deadline, keep=False)
-            return header[:1], None
-        return header[:1], self._read_exactly(size, deadline, keep=True)
-
-    def _read_exactly(self, size: int, deadline: float, keep: bool) -> bytes:
-        chunks, remaining = [], size
-        while remaining:
-            if not self.wait_readable(deadline - time.perf_counter()):
-                raise DeadlinePassed(f"{size - remaining} of {size} bytes before the deadline")
-            try:
-                chunk = self._socket.recv(min(remaining, 1 << 20))
-            except OSError as error:
-                raise ProcessGone(str(error)) from error
-            if not chunk:
-                raise ProcessGone("end of file")
-            if keep:
-                chunks.append(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
-
-    def close(self) -> None:
-        self._socket.close()
-
-
 class LocalProcessRuntimeExecutor(RuntimeExecutor):
     """Runs one execution environment as a local interpreter process."""
 
@@ -219,13 +160,11 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         self._cgroup: Cgroup | None = None
         self._spare_task_root: Path | None = None
         self._init_failure: InitFailure | None = None
-        self._init_log_offset = 0
         self._last_max_memory_kb = 0
         logs_dir = Path(tempfile.gettempdir()) / "embedded-lambda-logs"
         logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         logs_dir.chmod(0o700)  # the function's output may hold secrets: not for other users
-        self._log_path = logs_dir / f"{function_version.id.function_name}-{id}.log"
-        self._log_path.touch(mode=0o600)
+        self._output = EnvironmentOutput(logs_dir / f"{function_version.id.function_name}-{id}.log")
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self, env_vars: dict[str, str]) -> None:
@@ -234,7 +173,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
 
     def stop(self) -> None:
         self._end_process()
-        self._log_path.unlink(missing_ok=True)
+        self._output.close()
 
     def _runtime(self) -> str:
         return str(self.function_version.config.runtime)
@@ -253,6 +192,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         interpreter = INTERPRETERS.resolve(runtime)
         paths = layout(self._sandboxed, runtime, self._code_dir(), interpreter)
         environment = {key: str(value) for key, value in env_vars.items()}
+        if "AWS_ENDPOINT_URL" in environment:  # LocalStack's points at its main port; functions get their own
+            environment["AWS_ENDPOINT_URL"] = f"http://{FUNCTION_GATEWAY_HOST}:{function_gateway_port()}"
+        environment["EDGE_PORT"] = str(function_gateway_port())
         environment.update(base_environment(self._sandboxed, runtime, self._code_dir(), interpreter))
         environment.update(
             {
@@ -275,7 +217,6 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         runtime = self._runtime()
         interpreter = INTERPRETERS.resolve(runtime)
         self._init_failure = None
-        self._init_log_offset = self._log_size()
         started = time.perf_counter()
         spares = can_run_spares(runtime_version(runtime))
         fits = spares and SPARES.fits(runtime, interpreter, self._environment, self._tmp_mb())
@@ -295,7 +236,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 self._init_failure = InitFailure("Runtime.InvalidEntrypoint", None, problem)
                 return (time.perf_counter() - started) * 1000
             ours = self._spawn(spec)
-        self._channel = RuntimeChannel(ours)
+        self._channel = RuntimeChannel(ours, self._output)
         LOG.debug("executor %s: started pid %s (%s)", self.id, self._process.pid, interpreter)
         deadline = started + config.LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT
         try:
@@ -303,7 +244,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
                 if time.perf_counter() > deadline:
                     self._end_process()
                     raise LambdaRuntimeException("function process did not report ready in time")
-            kind, body = self._channel.receive(deadline)
+            frame = self._channel.receive(deadline)
         except DeadlinePassed:
             self._end_process()
             raise LambdaRuntimeException("function process did not report ready in time") from None
@@ -311,35 +252,43 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             # sys.exit() or a crash while the handler module was imported: AWS answers the invoke with
             # Runtime.ExitError (HTTP 200), not with a service error.
             code = self._exit_code()
+            self._output.drain()
             # The tail of its output names the cause (a sandbox set-up error of bwrap, a traceback, ...).
             LOG.info(
                 "executor %s: function process exited with %s during init; its output ends: %s",
                 self.id,
                 code,
-                self.get_logs()[-1000:].strip() or "(nothing)",
+                self._output.text()[-1000:].strip() or "(nothing)",
             )
             self._init_failure = InitFailure("Runtime.ExitError", None, exit_reason(code, self._sandboxed))
             self._end_process()
             return (time.perf_counter() - started) * 1000
-        if kind == INIT_ERROR:
+        if frame.kind == INIT_ERROR:
             # Answered by the next invoke (with its logs, in a log stream), as AWS does; the process exits.
-            LOG.info("executor %s: init failed: %s", self.id, (body or b"").decode(errors="replace")[:500])
-            try:
-                error_type = str(json.loads(body or b"{}").get("errorType") or "Runtime.Unknown")
-            except (ValueError, AttributeError):
-                error_type = "Runtime.Unknown"
-            self._init_failure = InitFailure(error_type, body)
+            self._init_failure = self._init_error(frame.body)
             self._exit_code()
             self._end_process()
             return (time.perf_counter() - started) * 1000
-        if kind != READY:
+        if frame.kind != READY or frame.body is None:
             self._end_process()
-            raise LambdaRuntimeException(f"function process sent {kind!r} instead of ready")
+            raise LambdaRuntimeException(f"function process sent {frame.kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
         # Only now, so that starting the next spare never competes with this cold start for CPU.
         if spares:
             SPARES.replenish_in_background(runtime, interpreter)
         return init_ms
+
+    def _init_error(self, body: bytes | None) -> InitFailure:
+        if body is None:  # the init's error is the invoke's answer: AWS's response limit applies
+            error_type = "Function.ResponseSizeTooLarge"
+            payload = json.dumps({"errorType": error_type, "errorMessage": RESPONSE_TOO_LARGE_MESSAGE}).encode()
+            return InitFailure(error_type, payload)
+        LOG.info("executor %s: init failed: %s", self.id, body.decode(errors="replace")[:500])
+        try:
+            error_type = str(json.loads(body or b"{}").get("errorType") or "Runtime.Unknown")
+        except (ValueError, AttributeError):
+            error_type = "Runtime.Unknown"
+        return InitFailure(error_type, body)
 
     def _launch_spec(self, runtime: str, interpreter: Path, channel_fd: int = -1) -> LaunchSpec:
         return LaunchSpec(
@@ -359,15 +308,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
             self._cgroup.limit_memory(self._memory_limit_mb())
+        output = self._output.new_pipe()
         try:
-            with self._log_path.open("ab") as log_file:
-                self._process = launch(spec, self._environment, log_file, self._cgroup)
+            self._process = launch(spec, self._environment, output, self._cgroup)
         finally:
-            theirs.close()  # the child has its copy; ours must go so that its exit reads as end of file
+            theirs.close()  # the child has its copies; ours must go so that its exit reads as end of file
+            os.close(output)
         return ours
 
     def _adopt(self, spare: Spare) -> socket.socket:
-        """Hand a spare this environment: environment variables, working directory, log file (as stdout/stderr)."""
+        """Hand a spare this environment: environment variables, working directory, output pipe (stdout/stderr)."""
         self._process, self._cgroup, self._spare_task_root = spare.process, spare.cgroup, spare.task_root
         if spare.task_root is not None:
             fill_task_root(self._code_dir(), spare.task_root)
@@ -375,12 +325,14 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             spare.cgroup.rename(environment_cgroup_name(self.id))
             spare.cgroup.limit_memory(self._memory_limit_mb())
         cwd = self._environment["LAMBDA_TASK_ROOT"]
-        body = json.dumps({"environ": self._environment, "cwd": cwd}).encode()
-        frame = CONFIGURE + len(body).to_bytes(4, "big") + body
-        with self._log_path.open("ab") as log_file:
+        frame = encode_frame(CONFIGURE, "", json.dumps({"environ": self._environment, "cwd": cwd}).encode())
+        output = self._output.new_pipe()
+        try:
             # The descriptor travels with the frame's first bytes (SCM_RIGHTS); the rest follows if need be.
-            sent = socket.send_fds(spare.channel, [frame], [log_file.fileno()])
+            sent = socket.send_fds(spare.channel, [frame], [output])
             spare.channel.sendall(frame[sent:])
+        finally:
+            os.close(output)
         LOG.debug("executor %s: adopted spare pid %s", self.id, spare.process.pid)
         return spare.channel
 
@@ -413,38 +365,41 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         cgroup, self._cgroup = self._cgroup, None
         task_root, self._spare_task_root = self._spare_task_root, None
         end_environment(f"executor {self.id}", process, cgroup, task_root, channel)
+        self._output.close_pipe()  # what the environment printed before it ended stays for its logs
 
     # -- invoke ------------------------------------------------------------------------------------------------
     def invoke(self, payload: dict[str, str]) -> InvocationResult:
         request_id = payload["invoke-id"]
-        if self._init_failure is None and (self._process is None or self._process.poll() is not None):
-            # The previous invoke timed out or the process died: a fresh process, i.e. a cold start, like AWS.
+        if self._init_failure is None and (self._process is None or self._process.poll() is not None or self._stray()):
+            # The previous invoke timed out, the process died or misbehaved: a fresh process (a cold start, like AWS).
             self._end_process()
             self._pending_init_ms = self._spawn_and_wait_until_ready()
         init_ms, self._pending_init_ms = self._pending_init_ms, None
         self._last_max_memory_kb = 0
-        # The first invoke of an environment also carries what the init printed (AWS: before its START line).
-        init_offset = self._init_log_offset if init_ms is not None else None
-        log_offset = self._log_size()
+        # What was printed before (the init's output on an environment's first invoke) goes before START, as on AWS.
+        self._output.begin_invocation()
         started = time.perf_counter()
         if self._init_failure is not None:
-            return self._answer_init_failure(request_id, init_offset, log_offset, init_ms)
+            return self._answer_init_failure(request_id, init_ms)
         channel = self._channel
         assert channel is not None
         try:
-            channel.send(INVOKE, json.dumps(payload).encode())
+            channel.send(INVOKE, request_id, json.dumps(payload).encode())
         except ProcessGone as error:
             raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
         result, status, error_type = self._await_result(channel, request_id, started)
         duration_ms = (time.perf_counter() - started) * 1000
-        result.logs = self._invocation_logs(
-            request_id, init_offset, log_offset, duration_ms, init_ms, status, error_type=error_type
-        )
+        result.logs = self._invocation_logs(request_id, duration_ms, init_ms, status, error_type)
         return result
 
-    def _answer_init_failure(
-        self, request_id: str, init_offset: int | None, log_offset: int, init_ms: float | None
-    ) -> InvocationResult:
+    def _stray(self) -> bool:
+        """True if the runtime sent something while no invoke waited (e.g. a second answer): it is replaced."""
+        if self._channel is None or not self._channel.pending():
+            return False
+        LOG.warning("executor %s: the function process answered while no invoke waited; starting a new one", self.id)
+        return True
+
+    def _answer_init_failure(self, request_id: str, init_ms: float | None) -> InvocationResult:
         """The invoke after a failed init: AWS's error payload, the init's output and INIT_REPORT in the logs."""
         failure, self._init_failure = self._init_failure, None
         assert failure is not None
@@ -453,20 +408,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             body = json.dumps({"errorType": failure.error_type, "errorMessage": message}).encode()
         else:
             body = failure.payload
-        init_report = (
-            f"INIT_REPORT Init Duration: {init_ms or 0:.2f} ms\tPhase: init\tStatus: error"
-            f"\tError Type: {failure.error_type}\n"
-        )
-        logs = self._invocation_logs(
-            request_id,
-            init_offset if init_offset is not None else log_offset,
-            log_offset,
-            0.0,
-            None,
-            "error",
-            error_type=failure.error_type,
-            after_init=init_report,
-        )
+        after_init = init_report(init_ms, failure.error_type)
+        logs = self._invocation_logs(request_id, 0.0, None, "error", failure.error_type, after_init=after_init)
         return InvocationResult(request_id, body, is_error=True, logs=logs)
 
     def _await_result(
@@ -477,7 +420,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         deadline = started + timeout_s
         try:
             # End of file wakes this up at once when the process dies; the deadline covers the whole frame.
-            kind, body = channel.receive(deadline, MAX_RESPONSE_BYTES)
+            frame = channel.receive(deadline)
         except DeadlinePassed:
             self._end_process()
             message = f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
@@ -488,14 +431,16 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._end_process()
             message = f"RequestId: {request_id} Error: {exit_reason(code, self._sandboxed)}"
             return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
-        if kind not in (RESULT, FUNCTION_ERROR):
+        if frame.kind not in (RESULT, FUNCTION_ERROR) or frame.request_id != request_id:
+            # Never another caller's answer: the environment that mixes them up ends, this invoke gets an error.
             self._end_process()
-            message = f"RequestId: {request_id} Error: Runtime sent an unexpected frame {kind!r}"
+            sent = "an answer to another request" if frame.kind in (RESULT, FUNCTION_ERROR) else f"{frame.kind!r}"
+            message = f"RequestId: {request_id} Error: Runtime sent {sent} instead of this request's answer"
             return self._error(request_id, "Runtime.ExitError", message), "error", "Runtime.ExitError"
-        if body is None:  # larger than AWS returns; the environment stays warm, as on AWS
+        if frame.body is None:  # larger than AWS returns; the environment stays warm, as on AWS
             error = self._error(request_id, "Function.ResponseSizeTooLarge", RESPONSE_TOO_LARGE_MESSAGE)
             return error, "error", "Function.ResponseSizeTooLarge"
-        return InvocationResult(request_id, body, is_error=kind == FUNCTION_ERROR, logs=None), "", ""
+        return InvocationResult(request_id, frame.body, is_error=frame.kind == FUNCTION_ERROR, logs=None), "", ""
 
     @staticmethod
     def _error(request_id: str, error_type: str, message: str) -> InvocationResult:
@@ -503,64 +448,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return InvocationResult(request_id, payload, is_error=True, logs=None)
 
     # -- logs --------------------------------------------------------------------------------------------------
-    def _log_size(self) -> int:
-        try:
-            return self._log_path.stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def _read_log(self, start: int, end: int | None = None) -> str:
-        """Bytes ``start``..``end`` of the environment's log as text ending in a newline ("" if it is gone: the
-        function was deleted while this invoke was in flight)."""
-        try:
-            with self._log_path.open("rb") as log_file:
-                log_file.seek(start)
-                data = log_file.read() if end is None else log_file.read(max(end - start, 0))
-        except FileNotFoundError:
-            return ""
-        output = data.decode("utf-8", errors="replace")
-        return output if not output or output.endswith("\n") else output + "\n"
-
     def _invocation_logs(
-        self,
-        request_id: str,
-        init_offset: int | None,
-        offset: int,
-        duration_ms: float,
-        init_ms: float | None,
-        status: str,
-        *,
-        error_type: str = "",
-        after_init: str = "",
+        self, request_id: str, duration_ms: float, init_ms: float | None, status: str, error_type: str, after_init=""
     ) -> str:
-        """The invocation's stdout/stderr (cut from the environment's log file) framed like AWS's logs; on an
-        environment's first invoke preceded by what its init printed."""
-        init_output = self._read_log(init_offset, offset) if init_offset is not None else ""
-        output = self._read_log(offset)
+        """The invocation's output framed like AWS's logs, preceded by what came before it (the init's output)."""
+        before, output = self._output.take()
         config_ = self.function_version.config
-        lines = [
-            init_output,
-            after_init,
-            f"START RequestId: {request_id} Version: {self.function_version.id.qualifier}\n",
-            output,
-        ]
-        if status == "timeout":
-            timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            lines.append(f"{timestamp} {request_id} Task timed out after {float(config_.timeout):.2f} seconds\n")
-        lines.append(f"END RequestId: {request_id}\n")
-        report = (
-            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\tMemory Size: {config_.memory_size} MB\t"
-            f"Max Memory Used: {self._max_memory_mb()} MB"
-        )
-        if init_ms is not None:
-            report += f"\tInit Duration: {init_ms:.2f} ms"
-        if status:
-            report += f"\tStatus: {status}"
-        if error_type:
-            report += f"\tError Type: {error_type}"
-        lines.append(report + "\n")
-        return "".join(lines)
+        report = Report(duration_ms, config_.memory_size, self._max_memory_mb(), init_ms, status, error_type)
+        qualifier = self.function_version.id.qualifier
+        return invocation_log(request_id, qualifier, before + after_init, output, report, float(config_.timeout))
 
     def _max_memory_mb(self) -> int:
         """Peak memory of the environment: live, or as measured before its process ended (timeout, exit)."""
@@ -581,16 +477,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         return 0
 
     def get_logs(self) -> str:
-        return self._read_log(0)
+        return self._output.text()
 
     # -- addresses ---------------------------------------------------------------------------------------------
     def get_address(self) -> str:
         return LOOPBACK
 
     def get_endpoint_from_executor(self) -> str:
-        # Functions reach LocalStack on loopback; the gateway listens there only (see loopback.py).
-        host = config.GATEWAY_LISTEN[0].host
-        return host if host not in ("0.0.0.0", "::", "") else LOOPBACK  # noqa: S104 - a check, not a bind
+        # Functions reach LocalStack on loopback, through their own listener (patches/function_gateway.py).
+        return FUNCTION_GATEWAY_HOST
 
     def get_runtime_endpoint(self) -> str:
         # Unused by our runtime (it talks over the socket pair) but passed to the function as

@@ -16,3 +16,12 @@ RESPONSE_TOO_LARGE_MESSAGE = (
 )
 MAX_PROCESSES = 1024
 """Processes or threads per execution environment."""
+CLOUDWATCH_BATCH_BYTES = 1_048_576
+"""CloudWatch Logs' largest ``PutLogEvents`` batch: UTF-8 bytes of the messages plus 26 bytes per event."""
+CLOUDWATCH_EVENT_OVERHEAD_BYTES = 26
+CLOUDWATCH_MAX_EVENT_BYTES = 256 * 1024
+"""One log event, its 26 bytes of overhead included; Lambda splits a longer line of output into several events."""
+CLOUDWATCH_MAX_EVENTS_PER_PUT = 10_000
+MAX_UNZIPPED_CODE_BYTES = 250 * 1024 * 1024
+"""A deployment package's unzipped size (AWS: 250 MB, 262144000 bytes; LocalStack's limit and message are the same)."""
+UNZIPPED_TOO_LARGE_MESSAGE = f"Unzipped size must be smaller than {MAX_UNZIPPED_CODE_BYTES} bytes"

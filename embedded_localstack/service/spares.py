@@ -4,7 +4,7 @@ A spare is started by the one launcher (:func:`embedded_localstack.service.sandb
 environment's process: same command line, flags, bootstrap, sandbox shape and process group, with the runtime's base
 environment plus ``EMBEDDED_LAMBDA_SPARE=1``. It imports only the bootstrap's standard-library modules and blocks
 on its socket before anything of a function is known. When an environment starts, the executor hands it one
-frame (``C``: the function's complete environment and working directory) plus the environment's log file
+frame (``C``: the function's complete environment and working directory) plus the environment's output pipe
 descriptor; the spare redirects stdout/stderr to it, replaces ``os.environ`` wholesale, calls ``time.tzset()``,
 changes directory and then runs the same init as a freshly spawned process (``sys.path``, handler import,
 *ready*). A new spare is started in the background once that environment is ready.
@@ -50,7 +50,7 @@ LOG = logging.getLogger(__name__)
 
 SWITCH_VARIABLE = "EMBEDDED_LAMBDA_SPARES"
 MINIMUM_VERSION = (3, 9)
-"""Adoption receives the log file descriptor with ``socket.recv_fds``, which Python has since 3.9."""
+"""Adoption receives the output pipe's descriptor with ``socket.recv_fds``, which Python has since 3.9."""
 
 
 def can_run_spares(version: tuple[int, int]) -> bool:
@@ -156,7 +156,7 @@ class SparePool:
                     theirs.fileno(),
                     gateway_port=self._gateway_port(),
                 )
-                # The adopter hands over the environment's log file.
+                # The adopter hands over the environment's output pipe.
                 process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)
             finally:
                 theirs.close()

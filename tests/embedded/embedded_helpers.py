@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from support import alive
+import boto3
+import psutil
+from botocore.config import Config
+from support import alive, build_zip
 
 from embedded_localstack.control.lifecycle import (
     EmbeddedSettings,
@@ -127,3 +130,44 @@ def log_streams(aws: Any, name: str) -> dict[str, list[str]]:
         ]
         for stream in described
     }
+
+
+MAX_PEAK_GROWTH_MB = 40
+"""What one hostile request or function may add to LocalStack's peak memory: LocalStack is bounded by the limits it
+promises (AWS's), never by what a caller declares or sends."""
+
+
+def reset_peak_memory(pid: int) -> int:
+    """Make the kernel's record of ``pid``'s peak resident memory (VmHWM) what it uses now (``clear_refs`` 5);
+    returns that, in bytes."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return psutil.Process(pid).memory_info().rss
+
+
+def peak_memory_growth_mb(pid: int, since: int) -> float:
+    """How far ``pid``'s peak resident memory rose above ``since`` (bytes, from :func:`reset_peak_memory`)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return (int(line.split()[1]) * 1024 - since) / 2**20
+    raise AssertionError(f"no VmHWM in /proc/{pid}/status")
+
+
+def lambda_client(endpoint: str) -> Any:
+    """A boto3 Lambda client for a LocalStack a test started itself (one attempt per call)."""
+    return boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION).client(
+        "lambda", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}, read_timeout=120)
+    )
+
+
+def create_function(
+    client: Any, name: str, files: dict[str, str], handler: str = "lambda_function.lambda_handler"
+) -> None:
+    """A python3.11 function from in-memory sources, ready to invoke when this returns."""
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE_ARN,
+        Handler=handler,
+        Code={"ZipFile": build_zip(files)},
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})

@@ -105,7 +105,9 @@ def test_environment_has_function_and_aws_variables_only(aws, deploy_function, e
     assert env["AWS_LAMBDA_LOG_GROUP_NAME"] == f"/aws/lambda/{name}"
     assert env["TZ"] == ":UTC"
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"] and env["AWS_SESSION_TOKEN"]
-    assert env["AWS_ENDPOINT_URL"] == embedded.endpoint
+    # the functions' own gateway listener (LocalStack's internal endpoints refused), not the main port
+    assert env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{env['EDGE_PORT']}"
+    assert env["EDGE_PORT"] != str(embedded.settings.port)
     assert env["LAMBDA_TASK_ROOT"] == result.payload["cwd"] == result.payload["sys_path"][0] == "/var/task"
     assert env["LAMBDA_RUNTIME_DIR"] == "/var/runtime"  # AWS's paths: the suite runs sandboxed
     assert result.payload["runtime_dir_has_bootstrap"]

@@ -7,10 +7,8 @@ import json
 import shutil
 from pathlib import Path
 
-import boto3
 import pytest
-from embedded_helpers import REGION, ROLE_ARN, stop_and_check_nothing_left
-from support import build_zip
+from embedded_helpers import create_function, lambda_client, stop_and_check_nothing_left
 
 from embedded_localstack.control import provision
 from embedded_localstack.control.lifecycle import EmbeddedSettings, start
@@ -35,18 +33,9 @@ def test_provisioned_environment_runs_a_function(tmp_path: Path, monkeypatch: py
         instance = start(settings)
         assert instance.owned and instance.pid is not None
         try:
-            client = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION).client(
-                "lambda", endpoint_url=instance.endpoint
-            )
+            client = lambda_client(instance.endpoint)
             code = "def handler(event, context):\n    return {'result': event['number'] ** 2}\n"
-            client.create_function(
-                FunctionName="provisioned",
-                Runtime="python3.11",
-                Role=ROLE_ARN,
-                Handler="lambda_function.handler",
-                Code={"ZipFile": build_zip({"lambda_function.py": code})},
-            )
-            client.get_waiter("function_active_v2").wait(FunctionName="provisioned")
+            create_function(client, "provisioned", {"lambda_function.py": code}, handler="lambda_function.handler")
             answer = client.invoke(FunctionName="provisioned", Payload=json.dumps({"number": 6}).encode())
             assert "FunctionError" not in answer
             assert json.loads(answer["Payload"].read()) == {"result": 36}

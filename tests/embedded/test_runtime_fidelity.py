@@ -279,7 +279,8 @@ def test_deleting_a_function_during_an_async_invoke_logs_no_localstack_error(aws
     log_file = embedded.settings.log_file
     offset = log_file.stat().st_size
     aws.lambda_.invoke(FunctionName=name, InvocationType="Event", Payload=b"{}")
-    assert wait_until(lambda: function_process_running(name), timeout_s=20), "the async invoke never started"
+    started = wait_until(lambda: function_printed(embedded, name, "started"), timeout_s=20)
+    assert started, "the async invoke never started"
     aws.lambda_.delete_function(FunctionName=name)
     time.sleep(5)  # the in-flight invoke ends (its process was killed) and LocalStack handles its result
     with log_file.open("rb") as handle:
@@ -289,16 +290,11 @@ def test_deleting_a_function_during_an_async_invoke_logs_no_localstack_error(aws
     assert "Traceback" not in new_log, new_log[-3000:]
 
 
-def function_process_running(name: str) -> bool:
-    """A process of function ``name`` runs: its stdout is the environment's log file, named after the function."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if f"/{name}-" in (entry / "fd" / "1").readlink().as_posix():
-                    return True
-            except OSError:
-                continue
-    return False
+def function_printed(embedded, name: str, text: str) -> bool:
+    """The running function printed ``text``: the executor pumps its output into the environment's log file (named
+    after the function) while the invoke runs."""
+    logs = Path(embedded.settings.state_dir) / "tmp" / "embedded-lambda-logs"
+    return any(text in log.read_text(errors="replace") for log in logs.glob(f"{name}-*.log"))
 
 
 def spare_pids(localstack_pid: int) -> dict[int, str]:

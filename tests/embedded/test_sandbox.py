@@ -249,9 +249,10 @@ def test_nothing_outlives_localstack(tmp_path, ending):
 def test_a_partial_frame_then_silence_times_out(aws, deploy_function):
     code = """
 import os, socket, sys, time
+from bootstrap import encode_frame  # the runtime's own frame format (/var/runtime is on sys.path)
 def lambda_handler(event, context):
     channel = socket.socket(fileno=os.dup(int(sys.argv[1])))
-    channel.sendall(b"S" + (1000).to_bytes(4, "big") + b"only the start")
+    channel.sendall(encode_frame(b"S", context.aws_request_id, b"x" * 1000)[:100])
     time.sleep(300)
 """
     name = deploy_function({"lambda_function.py": code}, timeout=2)
@@ -349,7 +350,8 @@ LISTENER.bind(("0.0.0.0", 0))
 LISTENER.listen()
 
 def lambda_handler(event, context):
-    health = urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/_localstack/health", timeout=10).status
+    # an AWS API (Lambda's ListFunctions): LocalStack's own endpoints are refused to functions
+    health = urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/2015-03-31/functions/", timeout=10).status
     try:
         socket.create_connection(("127.0.0.1", event["host_port"]), timeout=3).close()
         other = "reachable"

@@ -7,12 +7,14 @@ version): :func:`apply_all` is the version gate. Imported only inside .venv-loca
 Fidelity (what AWS does and LocalStack 4.9.2 does not):
 
 * :mod:`.loopback`: the gateway binds the configured (loopback) host only.
+* :mod:`.function_gateway`: functions reach a listener of their own, without LocalStack's internal endpoints.
 * :mod:`.function_url_bodies`: Function URL bodies reach the function untouched.
 * :mod:`.function_url_payload_limit`: too-large Function URL events get 413.
 * :mod:`.invoke_payload_limit`: too-large Invoke payloads get ``RequestTooLargeException``.
 * :mod:`.guarded_unzip`: code is unpacked by the one guarded unzip; unsafe archives are refused.
 * :mod:`.new_runtimes`: ``nodejs24.x`` and ``python3.14`` are accepted; a python runtime without an interpreter is
   refused at CreateFunction.
+* :mod:`.environment_variables`: variable names are validated as AWS does (pattern, reserved keys).
 
 Tuning (behaviour-preserving CPU savings, left out when the launcher starts LocalStack with its stock settings,
 ``EMBEDDED_LOCALSTACK_TUNING=off``; docs/benchmarks.md):
@@ -28,6 +30,8 @@ from importlib import metadata
 from embedded_localstack.service.interpreters import InterpreterResolver
 from embedded_localstack.service.patches.active_polling import poll_for_active_functions_quickly
 from embedded_localstack.service.patches.content_type_cache import memoize_twisted_content_type_parsing
+from embedded_localstack.service.patches.environment_variables import validate_environment_variable_names
+from embedded_localstack.service.patches.function_gateway import open_function_gateway
 from embedded_localstack.service.patches.function_url_bodies import pass_function_url_bodies_through
 from embedded_localstack.service.patches.function_url_payload_limit import (
     answer_too_large_url_requests,
@@ -62,6 +66,7 @@ def apply_all() -> None:
             "recreate .venv-localstack with `make venv`"
         )
     bind_gateway_to_listen_hosts()
+    open_function_gateway()
     pass_function_url_bodies_through()
     answer_too_large_url_requests()
     if tuning_enabled():
@@ -75,4 +80,5 @@ def apply_all() -> None:
     guard_code_unpacking()
     accept_new_runtimes()
     refuse_runtimes_without_interpreter(InterpreterResolver())
+    validate_environment_variable_names()
     _applied = True

@@ -22,11 +22,13 @@ import queue
 import time
 from typing import Any
 
+from embedded_localstack.service.limits import CLOUDWATCH_BATCH_BYTES, CLOUDWATCH_MAX_EVENTS_PER_PUT
+
 log = logging.getLogger(__name__)
 
 MAX_LOG_ITEMS_PER_BATCH = 1024
-MAX_LOG_BATCH_BYTES = 512 * 1024  # CloudWatch accepts 1 MiB per PutLogEvents (counting 26 bytes per event)
-MAX_EVENTS_PER_PUT = 10_000  # CloudWatch's limit of events per PutLogEvents
+MAX_LOG_BATCH_BYTES = CLOUDWATCH_BATCH_BYTES // 2
+MAX_EVENTS_PER_PUT = CLOUDWATCH_MAX_EVENTS_PER_PUT
 LOG_IDLE_S = 0.1
 """A batch of invocations' logs ships once no more logs arrived for this long ..."""
 LOG_MAX_WAIT_S = 1.0
