@@ -16,3 +16,7 @@ RESPONSE_TOO_LARGE_MESSAGE = (
 )
 MAX_PROCESSES = 1024
 """Processes or threads per execution environment."""
+SIGV4_CLOCK_SKEW_S = 15 * 60
+"""How far a SigV4 request's X-Amz-Date may lie from the service's clock ("Signature expired: ... (... - 15 min.)")."""
+SIGV4_MAX_EXPIRES_S = 7 * 24 * 3600
+"""The longest ``X-Amz-Expires`` a presigned SigV4 request may carry (seven days)."""
