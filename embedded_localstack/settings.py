@@ -63,3 +63,16 @@ def strict_url_policy(environ: Mapping[str, str] | None = None) -> bool:
     if value not in _SWITCH:
         raise ValueError(f"{STRICT_URL_POLICY_VARIABLE} must be on or off, got {value!r}")
     return _SWITCH[value]
+
+
+def function_url_environment(
+    pairs: Mapping[str, str], strict: bool | None, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Both Function URL settings for LocalStack's environment: ``environ``'s (validated), ``pairs`` added, ``strict``
+    (None: as ``environ`` says) written out; ValueError for a malformed value."""
+    merged = {**url_credentials(environ), **pairs}
+    strict = strict_url_policy(environ) if strict is None else strict
+    return {
+        URL_CREDENTIALS_VARIABLE: format_url_credentials(merged),
+        STRICT_URL_POLICY_VARIABLE: "on" if strict else "off",
+    }
