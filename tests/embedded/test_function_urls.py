@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from embedded_helpers import ROLE_ARN
+from embedded_helpers import ROLE_ARN, public_function_url
 from support import build_zip
 
 pytestmark = pytest.mark.embedded
@@ -46,7 +46,7 @@ def echo_url(aws, embedded) -> Iterator[tuple[requests.Session, str, dict[str, s
     )
     try:
         aws.lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
-        url = aws.lambda_.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+        url = public_function_url(aws.lambda_, name)
         with requests.Session() as session:
             session.trust_env = False
             yield session, f"{embedded.endpoint}/", {"Host": requests.utils.urlparse(url).netloc}
