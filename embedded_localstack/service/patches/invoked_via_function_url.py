@@ -1,8 +1,9 @@
 """``AddPermission`` carries AWS's ``InvokedViaFunctionUrl`` (October 2025), which LocalStack 4.9.2 drops.
 
 Since October 2025 a new public Function URL needs a second statement, ``lambda:InvokeFunction`` limited to URL
-invocations, which clients add with ``AddPermission(..., InvokedViaFunctionUrl=True)`` (boto3/botocore 1.40.50
-and later, ``aws lambda add-permission --invoked-via-function-url``, hashicorp/aws 6.29 ``invoked_via_function_url``).
+invocations, which clients add with ``AddPermission(..., InvokedViaFunctionUrl=True)`` (botocore releases since
+October 2025, ``aws lambda add-permission --invoked-via-function-url``, hashicorp/aws 6.29
+``invoked_via_function_url``).
 LocalStack parses requests with its botocore's Lambda spec (1.40.40), which predates the member, so the parser
 drops it and the statement comes out unconditional. This adds the member to LocalStack's spec (a JSON patch, as
 LocalStack's own ``spec-patches.json`` does) and AWS's condition to the statement:
