@@ -284,14 +284,7 @@ def test_a_public_url_answers_only_with_the_public_permission(fresh_probe, case)
 
 
 def test_a_signed_request_to_a_public_url_reaches_the_function_with_its_authorization(fresh_probe):
-    url = fresh_probe.url("NONE")
-    fresh_probe.lambda_.add_permission(
-        FunctionName=fresh_probe.name,
-        StatementId="Public",
-        Action="lambda:InvokeFunctionUrl",
-        Principal="*",
-        FunctionUrlAuthType="NONE",
-    )
+    url = fresh_probe.public_url()
     answer, ran = fresh_probe.send(url, headers={"Authorization": "Bearer my-own-token"})
     assert_ran(answer, ran)
     assert answer.json()["authorization"] == "Bearer my-own-token"  # AuthType NONE: Lambda checks no signature

@@ -34,18 +34,6 @@ def probe(aws, embedded) -> Iterator[ProbeFunction]:
         yield function
 
 
-def public_url(probe: ProbeFunction, auth_type: str = "NONE", **config) -> str:
-    url = probe.url(auth_type, **config)
-    probe.lambda_.add_permission(
-        FunctionName=probe.name,
-        StatementId="FunctionURLAllowPublicAccess",
-        Action="lambda:InvokeFunctionUrl",
-        Principal="*",
-        FunctionUrlAuthType=auth_type,
-    )
-    return url
-
-
 def cors_headers(response: requests.Response) -> dict[str, str]:
     return {
         name.lower(): value for name, value in response.headers.items() if name.lower().startswith("access-control-")
@@ -53,7 +41,7 @@ def cors_headers(response: requests.Response) -> dict[str, str]:
 
 
 def test_a_preflight_from_an_allowed_origin_is_answered_from_the_config(probe):
-    url = public_url(probe, Cors=FULL_CORS)
+    url = probe.public_url(Cors=FULL_CORS)
     answer, ran = probe.send(url, "OPTIONS", headers={"Origin": APP, **PREFLIGHT})
     assert not ran, "the function ran for a preflight"
     assert answer.status_code == 200
@@ -69,7 +57,7 @@ def test_a_preflight_from_an_allowed_origin_is_answered_from_the_config(probe):
 
 
 def test_a_preflight_from_another_origin_gets_no_cors_headers_and_no_invocation(probe):
-    url = public_url(probe, Cors=FULL_CORS)
+    url = probe.public_url(Cors=FULL_CORS)
     answer, ran = probe.send(url, "OPTIONS", headers={"Origin": OTHER, **PREFLIGHT})
     assert not ran
     assert answer.status_code == 200
@@ -77,7 +65,7 @@ def test_a_preflight_from_another_origin_gets_no_cors_headers_and_no_invocation(
 
 
 def test_an_allowed_origins_request_runs_and_its_answer_carries_the_cors_headers(probe):
-    url = public_url(probe, Cors=FULL_CORS)
+    url = probe.public_url(Cors=FULL_CORS)
     answer, ran = probe.send(url, "POST", json={"number": 6}, headers={"Origin": APP})
     assert ran
     assert answer.headers["x-from-function"] == "yes"
@@ -91,7 +79,7 @@ def test_an_allowed_origins_request_runs_and_its_answer_carries_the_cors_headers
 
 @pytest.mark.parametrize("origin", [OTHER, None])
 def test_other_origins_and_no_origin_run_without_cors_headers(probe, origin):
-    url = public_url(probe, Cors=FULL_CORS)
+    url = probe.public_url(Cors=FULL_CORS)
     answer, ran = probe.send(url, "POST", json={"number": 6}, headers={"Origin": origin} if origin else {})
     assert ran, "the request must still run: the browser, not the service, enforces CORS"
     assert answer.status_code == 200
@@ -99,7 +87,7 @@ def test_other_origins_and_no_origin_run_without_cors_headers(probe, origin):
 
 
 def test_the_wildcard_origin_allows_any_origin_and_answers_with_it(probe):
-    url = public_url(probe, Cors={"AllowOrigins": ["*"], "AllowMethods": ["*"]})
+    url = probe.public_url(Cors={"AllowOrigins": ["*"], "AllowMethods": ["*"]})
     preflight, ran = probe.send(url, "OPTIONS", headers={"Origin": OTHER, **PREFLIGHT})
     assert not ran
     assert cors_headers(preflight) == {"access-control-allow-origin": OTHER, "access-control-allow-methods": "*"}
@@ -109,7 +97,7 @@ def test_the_wildcard_origin_allows_any_origin_and_answers_with_it(probe):
 
 
 def test_an_origin_must_match_exactly(probe):
-    url = public_url(probe, Cors={"AllowOrigins": [APP, "https://*.example"]})
+    url = probe.public_url(Cors={"AllowOrigins": [APP, "https://*.example"]})
     for origin in ("https://app.example:443", "http://app.example", "https://sub.example"):
         answer, ran = probe.send(url, headers={"Origin": origin})
         assert ran
@@ -118,13 +106,13 @@ def test_an_origin_must_match_exactly(probe):
 
 def test_the_functions_own_cors_header_is_kept_next_to_the_configured_one(probe):
     # As AWS answers: both values reach the browser (which then refuses the answer).
-    url = public_url(probe, Cors={"AllowOrigins": [APP]})
+    url = probe.public_url(Cors={"AllowOrigins": [APP]})
     answer, _ = probe.send(url, headers={"Origin": APP, "x-function-sets-origin": APP})
     assert answer.raw.headers.getlist("access-control-allow-origin") == [APP, APP]
 
 
 def test_without_a_cors_config_options_and_foreign_origins_reach_the_function(probe):
-    url = public_url(probe)
+    url = probe.public_url()
     options, ran = probe.send(url, "OPTIONS", headers={"Origin": OTHER, **PREFLIGHT})
     assert ran, "without Cors an OPTIONS is the function's to answer"
     assert options.status_code == 200

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import boto3
 import pytest
 from botocore.config import Config
 from embedded_helpers import REGION, stop_and_check_nothing_left
 from url_probe import FORBIDDEN, MISMATCH, ProbeFunction, probe_function, sigv4_headers
 
 from embedded_localstack.control.lifecycle import EmbeddedSettings, start
+from lambda_url_harness.inventory import localstack_session
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -36,13 +36,8 @@ def strict_lambda(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     instance = start(settings)
     assert instance.owned and instance.pid is not None
     try:
-        client = boto3.client(
-            "lambda",
-            endpoint_url=instance.endpoint,
-            region_name=REGION,
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-            config=Config(retries={"max_attempts": 1}),
+        client = localstack_session(REGION).client(
+            "lambda", endpoint_url=instance.endpoint, config=Config(retries={"max_attempts": 1})
         )
         yield instance.endpoint, client
     finally:
@@ -70,8 +65,8 @@ def test_a_public_url_needs_both_statements(probe):
     assert (answer.status_code, answer.json()) == (403, FORBIDDEN)
     grant(probe, "FunctionURLInvokeAllowPublicAccess", "lambda:InvokeFunction", InvokedViaFunctionUrl=True)
     answer, ran = probe.send(url)
+    assert answer.status_code == 200, answer.text
     assert ran
-    assert answer.status_code == 200
 
 
 def test_an_invoke_statement_with_another_condition_does_not_open_the_url(probe):

@@ -14,16 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import boto3
 import requests
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.compat import HTTPHeaders
 from botocore.credentials import Credentials
-from embedded_helpers import REGION, ROLE_ARN
+from embedded_helpers import REGION, ROLE_ARN, public_function_url
 from support import build_zip
 
 from lambda_url_harness.function_url import function_url_session
+from lambda_url_harness.inventory import localstack_session
 
 PROBE_HANDLER = """
 import json, os
@@ -68,6 +68,10 @@ class ProbeFunction:
             ]
         )
 
+    def public_url(self, **config: Any) -> str:
+        """A URL with AuthType NONE and the public permission AWS requires."""
+        return public_function_url(self.lambda_, self.name, **config)
+
     def send(
         self, url: str, method: str = "GET", path_and_query: str = "/", **kwargs: Any
     ) -> tuple[requests.Response, bool]:
@@ -89,8 +93,7 @@ class ProbeFunction:
 @contextlib.contextmanager
 def probe_function(endpoint: str, lambda_client: Any) -> Iterator[ProbeFunction]:
     name = f"url-probe-{uuid.uuid4().hex[:10]}"
-    credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": REGION}
-    s3 = boto3.client("s3", endpoint_url=endpoint, **credentials)
+    s3 = localstack_session(REGION).client("s3", endpoint_url=endpoint)
     s3.create_bucket(Bucket=name)
     lambda_client.create_function(
         FunctionName=name,
