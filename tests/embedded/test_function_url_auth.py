@@ -7,6 +7,7 @@ function's 200 (embedded_localstack/service/patches/function_url_auth.py).
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -326,3 +327,12 @@ def test_add_permission_keeps_invoked_via_function_url_as_awss_condition(fresh_p
     (statement,) = json.loads(fresh_probe.lambda_.get_policy(FunctionName=fresh_probe.name)["Policy"])["Statement"]
     assert statement["Action"] == "lambda:InvokeFunction"
     assert statement["Condition"] == {"Bool": {"lambda:InvokedViaFunctionUrl": "true"}}
+
+
+def test_a_signed_form_body_reaches_the_function_once(probe, iam_url):
+    # The signature check reads the raw body first; the event must still carry it once, as sent.
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    headers = sigv4_headers("POST", iam_url, b"number=6", form)
+    answer, ran = probe.send(iam_url, "POST", data=b"number=6", headers=headers)
+    assert_ran(answer, ran)
+    assert answer.json()["body"] == base64.b64encode(b"number=6").decode()

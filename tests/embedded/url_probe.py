@@ -37,7 +37,7 @@ def lambda_handler(event, context):
         answer["access-control-allow-origin"] = headers["x-function-sets-origin"]
     return {"statusCode": 200, "headers": answer,
             "body": json.dumps({"method": event["requestContext"]["http"]["method"],
-                                "authorization": headers.get("authorization")})}
+                                "authorization": headers.get("authorization"), "body": event.get("body")})}
 """
 FORBIDDEN = {
     "Message": "Forbidden. For troubleshooting Function URL authorization issues, see: "
