@@ -7,6 +7,7 @@ instead, marked KNOWN LOCALSTACK LIMITATION, so the difference stays visible.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -137,3 +138,17 @@ def test_a_disallowed_origin_gets_its_answer_without_cors_headers(
     assert response.status_code == 200, response.text
     assert response.json() == SMOKE_RESULT  # the browser, not the service, keeps it from the page
     assert cors_headers(response) == {}
+
+
+def test_a_public_url_gets_awss_public_statements(
+    square_deployment: Deployment, aws_client: Callable[[str], Any]
+) -> None:
+    # The module's own statement, and the one hashicorp/aws 5.x adds with every aws_lambda_function_url whose
+    # authorization_type is NONE; both as AWS writes them (what the embedded LocalStack's check needs).
+    policy = aws_client("lambda").get_policy(FunctionName=square_deployment.outputs["function_name"])["Policy"]
+    statements = {statement["Sid"]: statement for statement in json.loads(policy)["Statement"]}
+    assert set(statements) == {"AllowPublicFunctionUrl", "FunctionURLAllowPublicAccess"}
+    for statement in statements.values():
+        assert statement["Principal"] == "*"
+        assert statement["Action"] == "lambda:InvokeFunctionUrl"
+        assert statement["Condition"] == {"StringEquals": {"lambda:FunctionUrlAuthType": "NONE"}}

@@ -28,7 +28,6 @@ pytestmark = pytest.mark.embedded
 
 BODY = b'{"number": 6}'
 JSON = {"content-type": "application/json"}
-NOW = datetime.now(UTC)
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +99,6 @@ def test_the_unchanged_signed_request_runs(probe, iam_url):
     assert_ran(*probe.send(iam_url, method, path, data=body, headers=headers))
 
 
-def _expired(url: str) -> dict[str, str]:
-    return sigv4_headers("GET", url, at=NOW - timedelta(minutes=30))
-
-
 REFUSED_SIGNATURES = {
     "unsigned": ({}, "AccessDeniedException", FORBIDDEN),
     "a bearer token": ({"Authorization": "Bearer abc.def"}, "AccessDeniedException", FORBIDDEN),
@@ -153,9 +148,10 @@ def test_missing_or_malformed_signatures_are_refused(probe, iam_url, case):
     ],
 )
 def test_signatures_out_of_time_or_scope_are_refused(probe, iam_url, case, message_start):
+    now = datetime.now(UTC)  # at the call: the run may be long past collection
     options = {
-        "signed 30 minutes ago": {"at": NOW - timedelta(minutes=30)},
-        "signed 30 minutes ahead": {"at": NOW + timedelta(minutes=30)},
+        "signed 30 minutes ago": {"at": now - timedelta(minutes=30)},
+        "signed 30 minutes ahead": {"at": now + timedelta(minutes=30)},
         "signed with another secret": {"secret": "not-the-secret"},
         "scoped to another service": {"service": "execute-api"},
         "scoped to another region": {"region": "eu-west-1"},
@@ -171,7 +167,9 @@ def test_signatures_out_of_time_or_scope_are_refused(probe, iam_url, case, messa
 
 
 def test_a_signature_14_minutes_old_is_still_accepted(probe, iam_url):
-    assert_ran(*probe.send(iam_url, headers=sigv4_headers("GET", iam_url, at=NOW - timedelta(minutes=14))))
+    assert_ran(
+        *probe.send(iam_url, headers=sigv4_headers("GET", iam_url, at=datetime.now(UTC) - timedelta(minutes=14)))
+    )
 
 
 def test_the_harness_signer_reaches_an_iam_url(probe, iam_url):
@@ -198,7 +196,7 @@ def test_a_presigned_request_runs_and_a_changed_or_expired_one_does_not(probe, i
     assert_refused(
         *probe.send(iam_url, path_and_query=tampered), 403, "InvalidSignatureException", {"message": MISMATCH}
     )
-    expired, ran = probe.send(iam_url, path_and_query=_presigned(base, 60, at=NOW - timedelta(minutes=5)))
+    expired, ran = probe.send(iam_url, path_and_query=_presigned(base, 60, at=datetime.now(UTC) - timedelta(minutes=5)))
     assert not ran
     assert expired.status_code == 403
     assert expired.json()["message"].startswith("Signature expired: ")
