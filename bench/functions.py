@@ -62,7 +62,7 @@ class BenchFunction:
 
 @contextmanager
 def bench_function(endpoint: str, name: str) -> Iterator[BenchFunction]:
-    """Creates the function and its URL (AuthType NONE), deletes both on exit."""
+    """Creates the function and its public URL (AuthType NONE and its permission), deletes both on exit."""
     client = lambda_client(endpoint)
     client.create_function(
         FunctionName=name,
@@ -76,6 +76,14 @@ def bench_function(endpoint: str, name: str) -> Iterator[BenchFunction]:
     try:
         client.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         url = client.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+        # Without it a public URL answers 403, on AWS and in embedded mode.
+        client.add_permission(
+            FunctionName=name,
+            StatementId="FunctionURLAllowPublicAccess",
+            Action="lambda:InvokeFunctionUrl",
+            Principal="*",
+            FunctionUrlAuthType="NONE",
+        )
         address, host_header = routed_url(url, endpoint)
         yield BenchFunction(name, url, Target(address, host_header, PAYLOAD, EXPECTED))
     finally:

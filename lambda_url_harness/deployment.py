@@ -14,6 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from embedded_localstack.control.lifecycle import health
 from lambda_url_harness.function_url import (
     FUNCTION_ERROR_STATUS,
+    FunctionUrlAuth,
     FunctionUrlError,
     function_url_session,
     wait_for_status,
@@ -110,6 +111,7 @@ class Deployment:
         self.outputs: dict[str, Any] = {}
         self._initialized = False
         self._http: requests.Session | None = None
+        self._signed_http: requests.Session | None = None
 
     @property
     def function_url(self) -> str:
@@ -128,6 +130,14 @@ class Deployment:
         if self._http is None:
             self._http = self.session()
         return self._http
+
+    @property
+    def signed_http(self) -> requests.Session:
+        """Like :attr:`http`, but every request is SigV4-signed (LocalStack's test credentials, service ``lambda``):
+        for Function URLs with AuthType ``AWS_IAM`` (closed by destroy)."""
+        if self._signed_http is None:
+            self._signed_http = function_url_session(self.endpoint, FunctionUrlAuth())
+        return self._signed_http
 
     def init(self) -> None:
         with self.timer.phase("init", self.label):
@@ -186,9 +196,10 @@ class Deployment:
 
     def close(self) -> None:
         """Release what this object holds (HTTP session, aws provider process); the deployment itself stays."""
-        if self._http is not None:
-            self._http.close()
-            self._http = None
+        for session in (self._http, self._signed_http):
+            if session is not None:
+                session.close()
+        self._http = self._signed_http = None
         self.tflocal.close()
 
     def destroy(self) -> None:

@@ -11,6 +11,9 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from lambda_url_harness.localstack import LocalStackHandle
 
 
 def alive(pid: int) -> bool:
@@ -60,3 +63,51 @@ def processes_under(directory: Path) -> set[int]:
         except (psutil.Error, OSError):
             continue
     return found
+
+
+EMBEDDED_ENTRY_MODULE = "embedded_localstack.service.main"
+
+
+def listening_pids(port: int) -> set[int]:
+    """Local processes with a listening TCP socket on ``port`` (from /proc: sockets' inodes, then fds)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    pids = set()
+    for process in Path("/proc").iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            links = {fd.readlink().name for fd in (process / "fd").iterdir()}
+        except OSError:
+            continue
+        if any(f"socket:[{inode}]" in links for inode in inodes):
+            pids.add(int(process.name))
+    return pids
+
+
+def runs_embedded_localstack(pid: int) -> bool:
+    try:
+        return EMBEDDED_ENTRY_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+
+
+def is_embedded_localstack(localstack: LocalStackHandle) -> bool:
+    """True when the session's LocalStack is our embedded one, whose Function URLs answer as AWS's do.
+
+    Tests that run against any LocalStack assert AWS's answer then, and LocalStack's own otherwise."""
+    if localstack.source in ("embedded", "docker"):
+        return localstack.source == "embedded"
+    # A running or external LocalStack may still be ours (`make start`): ask who listens on its port.
+    split = urlsplit(localstack.endpoint)
+    if split.hostname not in ("127.0.0.1", "localhost", "::1") or split.port is None:
+        return False
+    return any(runs_embedded_localstack(pid) for pid in listening_pids(split.port))

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import requests
 
 from embedded_localstack import paths
 from embedded_localstack.service.sandbox import REAPER_MODULE, SandboxUnavailableError, fallback_warning, resolve_mode
-from embedded_localstack.settings import TUNING_VARIABLE
+from embedded_localstack.settings import TUNING_VARIABLE, format_url_credentials, function_url_environment
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,12 @@ class EmbeddedSettings:
     startup_timeout_s: float = 90.0
     tuned: bool = True
     """False: none of the performance settings (PERFORMANCE_SETTINGS, the tuning patches): LocalStack's defaults."""
+    url_credentials: Mapping[str, str] | tuple[tuple[str, str], ...] = ()
+    """Access key -> secret pairs SigV4-signed Function URL requests may also use (``EMBEDDED_LAMBDA_URL_CREDENTIALS``,
+    added to the caller's)."""
+    strict_url_policy: bool | None = None
+    """Function URLs also need AWS's ``lambda:InvokeFunction`` statement (``EMBEDDED_LAMBDA_URL_STRICT_POLICY``);
+    None: as the caller's environment says (default off)."""
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK_HOSTS and not self.host.startswith("127."):
@@ -149,6 +155,9 @@ class EmbeddedSettings:
         object.__setattr__(self, "services", parse_services(self.services))
         object.__setattr__(self, "state_dir", Path(self.state_dir).resolve())
         object.__setattr__(self, "python", Path(self.python))
+        pairs = dict(self.url_credentials)
+        format_url_credentials(pairs)  # ValueError for a pair LocalStack's environment cannot carry
+        object.__setattr__(self, "url_credentials", tuple(pairs.items()))
 
     @property
     def endpoint(self) -> str:
@@ -356,6 +365,7 @@ def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] |
         }
     )
     environment.update(performance_environment(settings.tuned))
+    environment.update(function_url_environment(dict(settings.url_credentials), settings.strict_url_policy, source))
     return environment
 
 
@@ -400,6 +410,10 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         directory.chmod(0o700)  # function code, logs and state: not for other users
     _warn_if_uncontained()
+    try:
+        environment = localstack_environment(settings)
+    except ValueError as error:  # a malformed EMBEDDED_LAMBDA_URL_* setting in the caller's environment
+        raise EmbeddedLocalStackError(str(error)) from error
 
     settings.log_file.touch(mode=0o600)
     with settings.log_file.open("ab") as log_output:
@@ -407,7 +421,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
         log_output.flush()
         process = subprocess.Popen(
             [str(settings.python), "-m", PROCESS_MODULE],
-            env=localstack_environment(settings),
+            env=environment,
             cwd=settings.state_dir,
             stdin=subprocess.DEVNULL,
             stdout=log_output,

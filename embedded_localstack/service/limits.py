@@ -25,3 +25,7 @@ CLOUDWATCH_MAX_EVENTS_PER_PUT = 10_000
 MAX_UNZIPPED_CODE_BYTES = 250 * 1024 * 1024
 """A deployment package's unzipped size (AWS: 250 MB, 262144000 bytes; LocalStack's limit and message are the same)."""
 UNZIPPED_TOO_LARGE_MESSAGE = f"Unzipped size must be smaller than {MAX_UNZIPPED_CODE_BYTES} bytes"
+SIGV4_CLOCK_SKEW_S = 15 * 60
+"""How far a SigV4 request's X-Amz-Date may lie from the service's clock ("Signature expired: ... (... - 15 min.)")."""
+SIGV4_MAX_EXPIRES_S = 7 * 24 * 3600
+"""The longest ``X-Amz-Expires`` a presigned SigV4 request may carry (seven days)."""

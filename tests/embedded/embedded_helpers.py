@@ -35,6 +35,22 @@ HOST_SECRET_VALUE = "host-secret-6e1f0c"
 """Set in the environment of the process that starts the session's LocalStack (conftest.py)."""
 
 
+def public_function_url(lambda_client: Any, name: str, **config: Any) -> str:
+    """A Function URL with AuthType NONE and the statement AWS requires before it answers (the one the console and
+    the aws provider add: ``lambda:InvokeFunctionUrl`` to ``*`` if ``lambda:FunctionUrlAuthType`` is NONE)."""
+    url = lambda_client.create_function_url_config(FunctionName=name, AuthType="NONE", **config)["FunctionUrl"]
+    qualifier = {"Qualifier": config["Qualifier"]} if "Qualifier" in config else {}
+    lambda_client.add_permission(
+        FunctionName=name,
+        StatementId="FunctionURLAllowPublicAccess",
+        Action="lambda:InvokeFunctionUrl",
+        Principal="*",
+        FunctionUrlAuthType="NONE",
+        **qualifier,
+    )
+    return str(url)
+
+
 def find_python(version: str) -> Path | None:
     """A ``python<version>`` binary: on PATH if it runs, else one of pyenv's installed versions."""
     found = shutil.which(f"python{version}")

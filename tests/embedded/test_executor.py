@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from embedded_helpers import invoke, log_streams, sandboxed_processes
+from embedded_helpers import invoke, log_streams, public_function_url, sandboxed_processes
 from support import alive, wait_until
 
 pytestmark = pytest.mark.embedded
@@ -309,7 +309,7 @@ def lambda_handler(event, context):
                 "body": json.dumps({"error": str(error)})}
 """
     name = deploy_function({"lambda_function.py": code})
-    url = aws.lambda_.create_function_url_config(FunctionName=name, AuthType="NONE")["FunctionUrl"]
+    url = public_function_url(aws.lambda_, name)
     host = requests.utils.urlparse(url).netloc
     assert ".lambda-url." in host
     with requests.Session() as session:

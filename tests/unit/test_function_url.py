@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from lambda_url_harness.function_url import (
+    FunctionUrlAuth,
     FunctionUrlError,
     curl_command,
     function_url_session,
@@ -92,3 +93,26 @@ def test_printed_curl_command_really_works(fake_localstack) -> None:
     seen = json.loads(completed.stdout)
     assert seen["host"] == "abc123.lambda-url.us-east-1.localhost.localstack.cloud:4566"
     assert json.loads(seen["body"]) == {"number": 6}
+
+
+def test_the_signer_signs_for_the_url_host_and_region_and_sends_the_canonical_query(fake_localstack) -> None:
+    with function_url_session(fake_localstack.endpoint, FunctionUrlAuth()) as session:
+        seen = session.post(URL + "p", params={"q": "a b"}, json={"number": 6}, timeout=10).json()
+    assert seen["host"] == "abc123.lambda-url.us-east-1.localhost.localstack.cloud:4566"  # what was signed
+    assert seen["path"] == "/p?q=a%20b"  # requests' "a+b" would be read as "a+b" by SigV4
+    assert seen["body"] == '{"number": 6}'
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("http://127.0.0.1:4566/", b"", "names no region"),
+        (URL, iter([b"chunk"]), "SigV4 signs the whole body"),
+    ],
+)
+def test_the_signer_refuses_what_it_cannot_sign(fake_localstack, url: str, body: object, message: str) -> None:
+    with (
+        function_url_session(fake_localstack.endpoint, FunctionUrlAuth()) as session,
+        pytest.raises(ValueError, match=message),
+    ):
+        session.post(url, data=body, timeout=10)

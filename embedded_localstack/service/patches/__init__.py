@@ -10,6 +10,10 @@ Fidelity (what AWS does and LocalStack 4.9.2 does not):
 * :mod:`.function_gateway`: functions reach a listener of their own, without LocalStack's internal endpoints.
 * :mod:`.function_url_bodies`: Function URL bodies reach the function untouched.
 * :mod:`.function_url_payload_limit`: too-large Function URL events get 413.
+* :mod:`.function_url_auth`: AuthType AWS_IAM needs a valid SigV4 signature, AuthType NONE a public permission.
+* :mod:`.function_url_cors`: preflights and CORS headers from the URL's Cors config; no gateway CORS for URLs.
+* :mod:`.function_url_throttling`: a throttled Function URL request gets 429.
+* :mod:`.invoked_via_function_url`: AddPermission keeps ``InvokedViaFunctionUrl`` as AWS's condition.
 * :mod:`.invoke_payload_limit`: too-large Invoke payloads get ``RequestTooLargeException``.
 * :mod:`.guarded_unzip`: code is unpacked by the one guarded unzip; unsafe archives are refused.
 * :mod:`.new_runtimes`: ``nodejs24.x`` and ``python3.14`` are accepted; a python runtime without an interpreter is
@@ -32,13 +36,20 @@ from embedded_localstack.service.patches.active_polling import poll_for_active_f
 from embedded_localstack.service.patches.content_type_cache import memoize_twisted_content_type_parsing
 from embedded_localstack.service.patches.environment_variables import validate_environment_variable_names
 from embedded_localstack.service.patches.function_gateway import open_function_gateway
+from embedded_localstack.service.patches.function_url_auth import check_function_url_access
 from embedded_localstack.service.patches.function_url_bodies import pass_function_url_bodies_through
+from embedded_localstack.service.patches.function_url_cors import (
+    answer_function_url_cors,
+    exempt_function_urls_from_gateway_cors,
+)
 from embedded_localstack.service.patches.function_url_payload_limit import (
     answer_too_large_url_requests,
     limit_function_url_payloads,
 )
+from embedded_localstack.service.patches.function_url_throttling import answer_throttled_url_requests
 from embedded_localstack.service.patches.guarded_unzip import guard_code_unpacking
 from embedded_localstack.service.patches.invoke_payload_limit import limit_invoke_payloads
+from embedded_localstack.service.patches.invoked_via_function_url import carry_invoked_via_function_url
 from embedded_localstack.service.patches.log_batching import batch_lambda_log_shipping
 from embedded_localstack.service.patches.loopback import bind_gateway_to_listen_hosts
 from embedded_localstack.service.patches.metrics_worker import record_invocation_metrics_on_one_thread
@@ -76,6 +87,13 @@ def apply_all() -> None:
         share_execution_environment_timers()
         record_invocation_metrics_on_one_thread()
     limit_function_url_payloads()
+    # The URL handler is wrapped from the inside out: throttling, then access, then CORS (preflights are answered
+    # before access is checked, as a browser sends them without credentials).
+    answer_throttled_url_requests()
+    check_function_url_access()
+    answer_function_url_cors()
+    exempt_function_urls_from_gateway_cors()
+    carry_invoked_via_function_url()
     limit_invoke_payloads()
     guard_code_unpacking()
     accept_new_runtimes()

@@ -35,6 +35,16 @@ def too_large_headers() -> dict[str, str]:
     return {"Content-Type": "application/json", "x-amzn-ErrorType": REQUEST_TOO_LARGE_TYPE}
 
 
+def refuse_declared_oversize(request: Any) -> None:
+    """Raise InvocationPayloadTooLarge when the declared body alone exceeds the limit, before anything reads it.
+
+    The event holds the whole body, so it would be larger still. Also called before a SigV4 check hashes the body.
+    """
+    declared = request.content_length
+    if declared is not None and declared > MAX_INVOKE_PAYLOAD_BYTES:
+        raise InvocationPayloadTooLarge(f"declared body of {declared} bytes")
+
+
 def answer_too_large_url_requests() -> None:
     """A too-large URL event becomes a 413 at the edge router (idempotent; applied before LocalStack starts).
 
@@ -70,10 +80,7 @@ def limit_function_url_payloads() -> None:
         return
 
     def event_within_payload_limit(api_id: str, request: Any) -> dict[str, Any]:
-        declared = request.content_length
-        if declared is not None and declared > MAX_INVOKE_PAYLOAD_BYTES:
-            # The event holds the whole body, so it would be larger still: refuse before reading the body.
-            raise InvocationPayloadTooLarge(f"declared body of {declared} bytes")
+        refuse_declared_oversize(request)
         event = build_event(api_id, request)
         # What the router sends is json.dumps(event) (ASCII, so characters == bytes). A chunked body, or a binary
         # body that base64 inflates by 4/3, passes the check above and can still exceed the limit.
