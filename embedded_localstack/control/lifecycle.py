@@ -27,7 +27,8 @@ from typing import Any
 import requests
 
 from embedded_localstack import paths
-from embedded_localstack.service.sandbox import REAPER_MODULE, SandboxUnavailableError, fallback_warning, resolve_mode
+from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
+from embedded_localstack.service.sandbox.mode import SandboxUnavailableError, fallback_warning, resolve_mode
 from embedded_localstack.settings import TUNING_VARIABLE, format_url_credentials, function_url_environment
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,9 @@ namespace ``localstack.lambda.runtime_executor``; select it with ``LAMBDA_RUNTIM
 Never imported by the harness.
 
 One environment = one process of the runtime's interpreter running ``runtime/bootstrap.py``, started by the one
-launcher (:func:`embedded_localstack.service.sandbox.launch`): by default inside its own bubblewrap sandbox (namespaces,
-cgroups, AWS's file layout), with ``EMBEDDED_LAMBDA_SANDBOX=off`` as a host process in its own process group.
+launcher (:func:`embedded_localstack.service.sandbox.launch.launch`): by default inside its own bubblewrap sandbox
+(namespaces, cgroups, AWS's file layout), with ``EMBEDDED_LAMBDA_SANDBOX=off`` as a host process in its own process
+group.
 LocalStack decides when environments start (one per concurrent invocation), are reused while warm, and stop
 (keep-alive expiry, code update, function deletion, shutdown). This executor adds what the Docker executor leaves
 to LocalStack's Go init: the function timeout, START/END/REPORT log lines, and
@@ -56,25 +57,22 @@ from embedded_localstack.service.function_logs import EnvironmentOutput, Report,
 from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver, runtime_version
 from embedded_localstack.service.limits import RESPONSE_TOO_LARGE_MESSAGE
 from embedded_localstack.service.patches.function_gateway import FUNCTION_GATEWAY_HOST, function_gateway_port
-from embedded_localstack.service.sandbox import (
+from embedded_localstack.service.sandbox.cgroups import (
+    Cgroup,
+    environment_cgroup_name,
+    remove_stale_cgroups,
+    start_reaper,
+)
+from embedded_localstack.service.sandbox.launch import describe_exit, end_environment, fill_task_root, launch
+from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
     EXEC_WRAPPER_VARIABLE,
-    Cgroup,
     LaunchSpec,
     base_environment,
-    describe_exit,
-    end_environment,
-    environment_cgroup_name,
-    fallback_warning,
-    fill_task_root,
-    launch,
     layout,
-    probe_pasta,
-    remove_stale_cgroups,
-    resolve_mode,
-    start_reaper,
     wrapper_problem,
 )
+from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_mode
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 
 LOG = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from embedded_localstack.service.sandbox import fill_task_root
+from embedded_localstack.service.sandbox.launch import fill_task_root
 
 MAX_LAYERS = 5
 MAX_UNZIPPED_BYTES = 262_144_000

@@ -20,7 +20,7 @@ import select
 import sys
 from pathlib import Path
 
-from embedded_localstack.service.sandbox import end_leftovers
+from embedded_localstack.service.sandbox.cgroups import end_leftovers
 
 LOG = logging.getLogger("embedded_localstack.service.reaper")
 USAGE = "usage: python -m embedded_localstack.service.reaper <LocalStack pid> <pidfd of it>"

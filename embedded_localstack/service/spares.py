@@ -1,6 +1,6 @@
 """Pre-started spare runtime processes: interpreter start-up off the cold start's critical path.
 
-A spare is started by the one launcher (:func:`embedded_localstack.service.sandbox.launch`) exactly like an
+A spare is started by the one launcher (:func:`embedded_localstack.service.sandbox.launch.launch`) exactly like an
 environment's process: same command line, flags, bootstrap, sandbox shape and process group, with the runtime's base
 environment plus ``EMBEDDED_LAMBDA_SPARE=1``. It imports only the bootstrap's standard-library modules and blocks
 on its socket before anything of a function is known. When an environment starts, the executor hands it one
@@ -14,7 +14,7 @@ adoption the executor fills that directory with the function's code (hard links)
 the spare's cgroup. ``/tmp`` is sized when the sandbox is built, so only functions with the default
 EphemeralStorage use spares.
 
-A spare is used only when the function's start-up variables (:func:`embedded_localstack.service.sandbox.
+A spare is used only when the function's start-up variables (:func:`embedded_localstack.service.sandbox.layout.
 is_startup_variable`: ``LANG``, ``LC_*``, ``LD_*``, ``GLIBC_*``, ``MALLOC_*``, ...) equal the spare's: the loader,
 libc and the interpreter read them while starting, so a differing function gets a fresh process. Spares belong to
 no function: they are not stopped with a function's environments, hold no code of their own and no credentials,
@@ -36,14 +36,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
-from embedded_localstack.service.sandbox import (
+from embedded_localstack.service.sandbox.cgroups import Cgroup
+from embedded_localstack.service.sandbox.launch import end_environment, launch
+from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
-    Cgroup,
     LaunchSpec,
     base_environment,
-    end_environment,
     is_startup_variable,
-    launch,
 )
 
 LOG = logging.getLogger(__name__)

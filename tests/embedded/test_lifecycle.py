@@ -39,7 +39,7 @@ from embedded_localstack.control.lifecycle import (
     start,
     stop,
 )
-from embedded_localstack.service.sandbox import REAPER_MODULE
+from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded

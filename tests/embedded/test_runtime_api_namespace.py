@@ -14,7 +14,7 @@ import pytest
 
 from embedded_localstack.service.netns import listen_in_namespace
 from embedded_localstack.service.runtime_api import SANDBOX_ADDRESS, Answer, Invocation, RuntimeApi
-from embedded_localstack.service.sandbox import interpreter_prefix
+from embedded_localstack.service.sandbox.layout import interpreter_prefix
 
 pytestmark = pytest.mark.embedded
 

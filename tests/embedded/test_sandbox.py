@@ -2,7 +2,7 @@
 
 Real embedded LocalStack (the session's, sandboxed: conftest.py sets EMBEDDED_LAMBDA_SANDBOX=bwrap), real
 functions created with boto3, real invokes. AWS runs each execution environment in its own microVM; the
-embedded executor runs it in bubblewrap (embedded_localstack/service/sandbox.py, docs/embedded-mode.md).
+embedded executor runs it in bubblewrap (embedded_localstack/service/sandbox/, docs/embedded-mode.md).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from embedded_localstack.control.lifecycle import (
     start_time,
     stop,
 )
-from embedded_localstack.service import sandbox
 from embedded_localstack.service.interpreters import InterpreterResolver
+from embedded_localstack.service.sandbox import mode as sandbox_mode
 from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
@@ -517,15 +517,15 @@ def test_logs_and_state_are_private(aws, deploy_function, embedded):
 
 # -- 1. the setting --------------------------------------------------------------------------------------------
 def test_sandbox_setting(monkeypatch, capsys, tmp_path):
-    assert sandbox.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "bwrap"}) == ("bwrap", None)
-    assert sandbox.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "off"}) == ("off", None)
+    assert sandbox_mode.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "bwrap"}) == ("bwrap", None)
+    assert sandbox_mode.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "off"}) == ("off", None)
     with pytest.raises(ValueError, match="auto, bwrap, off"):
-        sandbox.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "docker"})
+        sandbox_mode.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "docker"})
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on PATH
-    mode, reason = sandbox.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "auto"})
+    mode, reason = sandbox_mode.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "auto"})
     assert mode == "off" and "apt-get install bubblewrap" in reason
-    with pytest.raises(sandbox.SandboxUnavailableError, match="bubblewrap"):
-        sandbox.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "bwrap"})
+    with pytest.raises(sandbox_mode.SandboxUnavailableError, match="bubblewrap"):
+        sandbox_mode.resolve_mode({"EMBEDDED_LAMBDA_SANDBOX": "bwrap"})
     # The harness's side of the fallback: a start that would run uncontained says so loudly.
     monkeypatch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
     settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "ls")

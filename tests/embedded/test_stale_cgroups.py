@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support import alive, wait_until
 
-from embedded_localstack.service import sandbox
+from embedded_localstack.service.sandbox import cgroups
 
 
 def _dead_pid() -> int:
@@ -29,7 +29,7 @@ def _dead_pid() -> int:
 
 
 def _cgroups(owner: int) -> list[Path]:
-    parents = [sandbox._own_cgroup(controller) for controller in sandbox.CONTROLLERS]
+    parents = [cgroups.own_cgroup(controller) for controller in cgroups.CONTROLLERS]
     assert all(parent is not None and parent.is_dir() for parent in parents), "cgroup v1 memory and pids needed"
     return [parent / f"embedded-lambda-{owner}" / "env-leftover" for parent in parents if parent is not None]
 
@@ -62,7 +62,7 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
     running = _cgroups(keeper.pid)
     survivor = _sleeper_in(running, sleepers)
     try:
-        sandbox.remove_stale_cgroups()
+        cgroups.remove_stale_cgroups()
         assert wait_until(lambda: leftover.poll() is not None, timeout_s=10), "the leftover process still runs"
         assert not any(directory.parent.exists() for directory in stale), "the stale cgroups are removed"
         assert alive(survivor.pid), "a running LocalStack's environment is never touched"
@@ -78,8 +78,8 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
 def test_the_reaper_ends_what_is_left_when_its_localstack_ends(sleepers: list[subprocess.Popen[bytes]]) -> None:
     """The reaper waits on a pidfd of its LocalStack (here a stand-in) and then ends its cgroups' leftovers."""
     owner = subprocess.Popen(
-        [sys.executable, "-c", "import time; from embedded_localstack.service import sandbox; "
-         "print(sandbox.start_reaper().pid, flush=True); time.sleep(120)"],
+        [sys.executable, "-c", "import time; from embedded_localstack.service.sandbox import cgroups; "
+         "print(cgroups.start_reaper().pid, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,  # the reaper's too
         start_new_session=True,

@@ -1,0 +1,26 @@
+"""The sandbox of an execution environment: command line, environment and containment of function processes.
+
+Both a freshly started environment (executor.py) and a pre-started spare (spares.py) are started by
+:func:`launch.launch`, so the two can never drift. With the sandbox on (``EMBEDDED_LAMBDA_SANDBOX=auto|bwrap``, read
+when LocalStack starts) every process runs inside bubblewrap, shaped like a Lambda execution environment:
+
+* user, pid, mount, ipc, uts and cgroup namespaces; uid 993 / gid 990 inside (AWS's ``sbx_user1051``), no
+  capabilities; ``--die-with-parent`` and a pid namespace, so the whole environment dies with its first process;
+* read-only: ``/usr`` (libraries), the interpreter's prefix at ``/var/lang`` (AWS's path), our runtime loop at
+  ``/var/runtime``, the function's code at ``/var/task``, the runtime packages at
+  ``/var/lang/lib/<runtime>/site-packages`` (when they exist on the host), a few files of ``/etc`` (resolver,
+  CA certificates);
+* private: ``/proc``, a minimal ``/dev``, ``/tmp`` as a tmpfs capped at the function's EphemeralStorage, an
+  empty ``/opt``; nothing else of the host (no home, no checkout, no LocalStack state, no other function);
+* cgroups (v1 ``memory`` and ``pids`` hierarchies, when they can be created): memory limited to MemorySize +
+  EphemeralStorage (tmpfs pages are charged to the cgroup, AWS counts /tmp separately), 1024 processes/threads.
+
+``off`` runs the interpreter directly on the host, as before the sandbox existed (host paths for the task root,
+the runtime dir and the packages). ``auto`` probes bubblewrap once and falls back to ``off`` with one warning.
+Standard library only: imported by the executor inside LocalStack and by the launcher in the harness.
+
+Modules: ``mode`` (sandboxed or not, the probes), ``layout`` (what the function sees: AWS's paths, identity,
+variables, the runtime's command), ``bwrap`` (bubblewrap's command line), ``network`` (the function's own network
+namespace through pasta), ``cgroups`` (limits, and clearing what a dead LocalStack left), ``launch`` (the one
+launcher thread: start and end an environment).
+"""

@@ -1,0 +1,126 @@
+"""A function's own network namespace, connected by pasta to the one gateway port it may reach."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from embedded_localstack.service.sandbox.bwrap import command
+from embedded_localstack.service.sandbox.layout import LaunchSpec
+
+LOG = logging.getLogger(__name__)
+
+NETWORK_SETUP_TIMEOUT_S = 15.0
+
+
+def start_with_own_network(
+    spec: LaunchSpec, popen: Any, prefix: list[str], inside_only: Mapping[str, str]
+) -> subprocess.Popen[bytes]:
+    """bwrap in a new network namespace, held before the function starts until pasta has connected it.
+
+    pasta gives the namespace user-mode networking: outbound connections leave through the host's sockets (as
+    from a Lambda in a VPC with internet access), the namespace's 127.0.0.1:<gateway port> is forwarded to the
+    host's loopback gateway (so ``AWS_ENDPOINT_URL`` works unchanged), nothing is forwarded inwards (a listener a
+    function opens is reachable from nowhere but its own namespace), and the gateway address is not mapped to the
+    host's loopback (no other host loopback service is reachable). pasta runs in the foreground in the
+    environment's cgroups, with SIGKILL as parent-death signal: it ends with the environment and with LocalStack.
+    """
+    assert spec.gateway_port is not None
+    info_read, info_write = os.pipe()
+    block_read, block_write = os.pipe()
+    network_args = ["--unshare-net", "--info-fd", str(info_write), "--block-fd", str(block_read)]
+    try:
+        process = popen(command(spec, network_args, inside_only), (info_write, block_read))
+    finally:
+        os.close(info_write)
+        os.close(block_read)
+    try:
+        child = _read_child_pid(info_read)
+        pasta = [
+            shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL",
+            shutil.which("pasta") or "pasta", "--foreground", "--quiet", "--runas", "0:0", "--config-net",
+            "--no-map-gw", "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
+            # The network namespace only: joining the sandbox's user namespace races with bwrap nesting a second
+            # one (pasta would then lack privileges over the network namespace).
+            "--netns", f"/proc/{child}/ns/net", "--netns-only",
+        ]  # fmt: skip
+        helper = subprocess.Popen(
+            [*prefix, *pasta], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        NETWORK_HELPERS.add(helper)
+        _wait_until_forwarding(child, spec.gateway_port, helper)
+        os.write(block_write, b"1")
+    except (OSError, ValueError) as error:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise OSError(f"cannot give the function its network namespace: {error}") from error
+    finally:
+        os.close(info_read)
+        os.close(block_write)
+    return process
+
+
+class NetworkHelpers:
+    """The pasta processes of running environments; each ends with its environment's cgroup and is reaped here."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def add(self, helper: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.append(helper)
+
+    def reap(self) -> None:
+        with self._lock:
+            self._running = [helper for helper in self._running if helper.poll() is None]
+
+
+NETWORK_HELPERS = NetworkHelpers()
+
+
+def _wait_until_forwarding(child: int, port: int, helper: subprocess.Popen[bytes]) -> None:
+    """Until the namespace listens on 127.0.0.1:<port> (pasta's forwarder): the function's first call must work."""
+    wanted = f"0100007F:{port:04X}"
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while True:
+        try:
+            table = Path(f"/proc/{child}/net/tcp").read_text()
+        except OSError as error:
+            raise OSError(f"the sandbox ended while being set up: {error}") from error
+        if any(f" {wanted} 00000000:0000 0A " in line for line in table.splitlines()):
+            return
+        if helper.poll() is not None:
+            detail = helper.stderr.read().decode(errors="replace").strip()[-300:] if helper.stderr else ""
+            raise OSError(f"pasta exited ({helper.returncode}): {detail}")
+        if time.monotonic() > deadline:
+            helper.kill()
+            raise OSError("pasta did not connect the network namespace in time")
+        time.sleep(0.002)
+
+
+def _read_child_pid(info_fd: int) -> int:
+    """The sandbox's first process (host pid) from bwrap's --info-fd JSON."""
+    data = b""
+    deadline = time.monotonic() + NETWORK_SETUP_TIMEOUT_S
+    while b"}" not in data:
+        ready, _, _ = select.select([info_fd], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            raise OSError("bwrap did not report its sandbox in time")
+        chunk = os.read(info_fd, 4096)
+        if not chunk:
+            raise OSError("bwrap exited before reporting its sandbox")
+        data += chunk
+    return int(json.loads(data[: data.index(b"}") + 1])["child-pid"])
