@@ -1,4 +1,4 @@
-"""Helpers for the fault tests: private LocalStacks, process inspection through /proc, bounded waits."""
+"""Helpers for the fault tests: private LocalStacks, boto3 clients, squatters on a port."""
 
 from __future__ import annotations
 
@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from support import alive, build_zip
+from support import build_zip
 
 from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start, stop
-from lambda_url_harness.localstack import free_port
-from lambda_url_harness.project import DEFAULT_REGION
+from embedded_localstack.control.ports import free_port
+from lambda_url_harness.aws import DEFAULT_REGION
 
 FAST_CLIENT = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60)
 
@@ -57,25 +57,6 @@ def role_exists(endpoint: str, role_name: str) -> bool:
     except ClientError:
         return False
     return True
-
-
-def _proc_entries() -> list[Path]:
-    return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit() and int(entry.name) != os.getpid()]
-
-
-def processes_in(directory: Path) -> set[int]:
-    """Live processes whose working directory is ``directory`` or below it (LocalStack runs in its state
-    dir, function processes in their unzipped code under its TMPDIR, tflocal/terraform in the workspace)."""
-    target = directory.resolve()
-    found: set[int] = set()
-    for entry in _proc_entries():
-        try:
-            cwd = (entry / "cwd").readlink()
-        except OSError:
-            continue
-        if (cwd == target or target in cwd.parents) and alive(int(entry.name)):
-            found.add(int(entry.name))
-    return found
 
 
 def sigkill(pid: int) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from embedded_localstack import paths
 from embedded_localstack.control import provision
-from lambda_url_harness.localstack import DiscoveryOptions, Mode, try_embedded
+from lambda_url_harness.discovery import DiscoveryOptions, Mode, try_embedded
 
 
 def test_embedded_mode_says_up_front_that_it_needs_linux(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
+from lambda_url_harness.errors import FunctionUrlError
 from lambda_url_harness.function_url import (
     FunctionUrlAuth,
-    FunctionUrlError,
     curl_command,
     function_url_session,
     is_local_only_host,

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lambda_url_harness import processes
+from embedded_localstack.control import processes
 from lambda_url_harness.cli import build_parser
-from lambda_url_harness.localstack import LocalStackHandle
-from lambda_url_harness.root_deploy import DeployError, destroy, exclusive, read_record, write_record
+from lambda_url_harness.errors import DeployError
+from lambda_url_harness.localstack_handle import LocalStackHandle
+from lambda_url_harness.session import exclusive
+from lambda_url_harness.square.root_deploy import destroy, read_record, write_record
 
 
 def test_record_round_trip(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lambda_url_harness.processes import start_time, stop_process_group
-from lambda_url_harness.runs import RunLedger, TrackedProcess, read_records, recover_stale_runs
+from embedded_localstack.control.processes import start_time, stop_process_group
+from lambda_url_harness.runs.ledger import RunLedger, TrackedProcess, read_records
+from lambda_url_harness.session import recover_stale_runs
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(120)"]
 

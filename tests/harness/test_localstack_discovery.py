@@ -9,21 +9,21 @@ import sys
 
 import pytest
 
-from lambda_url_harness import processes
-from lambda_url_harness.localstack import (
+from embedded_localstack.control import processes
+from embedded_localstack.control.health import check_endpoint
+from lambda_url_harness.discovery import (
     MODE_STEPS,
     STEPS,
     DiscoveryOptions,
-    LocalStackHandle,
-    LocalStackUnavailableError,
     Mode,
     Step,
     acquire,
-    check_endpoint,
     try_external,
     try_running,
 )
-from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.errors import LocalStackUnavailableError
+from lambda_url_harness.localstack_handle import LocalStackHandle
+from lambda_url_harness.square.module import REPO_ROOT
 
 
 def recording_steps(calls: list[str], succeed: str | None) -> dict:

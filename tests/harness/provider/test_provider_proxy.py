@@ -15,11 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from lambda_url_harness.provider_proxy import (
-    UNLIMITED_MESSAGES,
-    ProviderProxy,
-    ValidationCache,
-)
+from lambda_url_harness.provider.proxy import UNLIMITED_MESSAGES, ProviderProxy, ValidationCache
 
 VALIDATE = "/tfplugin5.Provider/PrepareProviderConfig"
 APPLY = "/tfplugin5.Provider/ApplyResourceChange"

@@ -19,9 +19,9 @@ paths such as a Lambda ``filename`` resolve the same) with the command's environ
   validation cache), and ``PLUGIN_UNIX_SOCKET_DIR``: the provider's socket goes into a directory only this user
   can enter, next to the proxy's.
 
-Terraform talks to it through a :mod:`~lambda_url_harness.provider_proxy` process, which starts the provider as
+Terraform talks to it through a :mod:`~lambda_url_harness.provider.proxy` process, which starts the provider as
 its child and answers repeated configuration validations (the largest cost left per command) from the provider's
-earlier answers (a :class:`~lambda_url_harness.provider_proxy.ValidationCache` directory).
+earlier answers (a :class:`~lambda_url_harness.provider.proxy.ValidationCache` directory).
 
 One server serves one working directory, and one Terraform command at a time (each ``Configure`` replaces the
 provider's configuration). The pair runs in its own session, so that signals to Terraform's process group never
@@ -45,8 +45,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from lambda_url_harness.processes import ProcessTracker, process_tag, start_time
-from lambda_url_harness.provider_proxy import (
+from embedded_localstack.control.processes import ProcessTracker, process_tag, this_process
+from lambda_url_harness.errors import ProviderServerError
+from lambda_url_harness.provider.proxy import (
     AWS_PROVIDER,
     REATTACH_PREFIX,
     REATTACH_VARIABLE,
@@ -82,13 +83,7 @@ SDK_LOG_VARIABLES = (
     "TF_LOG_SDK_HELPER_RESOURCE",
 )
 PER_TEST_VARIABLES = ("PYTEST_CURRENT_TEST",)
-RECONFIGURE_FAILURE = "unable to add custom RootCAs HTTPClient"
-"""What the aws provider answers when a CA bundle is configured on a re-configuration (see the module docstring):
-it fails a ``Configure``, before the walk changes anything through the provider."""
-
-
-class ProviderServerError(RuntimeError):
-    """The provider (or its proxy) did not start; the message quotes what the provider printed."""
+PROXY_MODULE = "lambda_url_harness.provider.proxy"
 
 
 def socket_dir_prefix(owner_pid: int, owner_started: float) -> str:
@@ -110,7 +105,7 @@ def run_temp_dir_prefixes(owner_pid: int, owner_started: float) -> tuple[str, ..
 def shared_validation_cache() -> ValidationCache:
     """A new validation cache for several working directories (a pytest session's), in a private temp dir named
     after this process; the caller removes ``directory`` when done."""
-    pid, started = _own_identity()
+    pid, started = this_process()
     return ValidationCache(Path(tempfile.mkdtemp(prefix=validations_dir_prefix(pid, started))))
 
 
@@ -134,17 +129,9 @@ def server_environment(env: Mapping[str, str], endpoint: str) -> dict[str, str] 
     return server_env
 
 
-def _own_identity() -> tuple[int, float]:
-    pid = os.getpid()
-    started = start_time(pid)
-    if started is None:  # pragma: no cover - the running process always has a start time
-        raise ProviderServerError("cannot read this process's start time")
-    return pid, started
-
-
 def _own_socket_dir() -> Path:
     """A new directory only this user can enter, in the temp dir (a unix socket path has at most 107 bytes)."""
-    return Path(tempfile.mkdtemp(prefix=socket_dir_prefix(*_own_identity())))
+    return Path(tempfile.mkdtemp(prefix=socket_dir_prefix(*this_process())))
 
 
 class ProviderServer:
@@ -168,7 +155,7 @@ class ProviderServer:
         try:
             self.socket_dir = _own_socket_dir()
             command = [
-                sys.executable, "-m", "lambda_url_harness.provider_proxy",
+                sys.executable, "-m", PROXY_MODULE,
                 "--provider", str(binary),
                 "--listen", str(self.socket_dir / PROXY_SOCKET_NAME),
                 "--cache-dir", str(cache.directory),
@@ -191,7 +178,7 @@ class ProviderServer:
                 shutil.rmtree(self.socket_dir, ignore_errors=True)
             raise ProviderServerError(f"cannot start `{binary} -debug` in {working_dir}: {error}") from error
         if tracker is not None:
-            tracker.process_started(self.process.pid, f"{binary.name} -debug (via provider_proxy)")
+            tracker.process_started(self.process.pid, f"{binary.name} -debug (via its proxy)")
             self._tracker = tracker
         log.debug("aws provider server pid %d for %s", self.process.pid, working_dir)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from docker.errors import DockerException
 
-from lambda_url_harness.localstack import DOCKER_IMAGE, DiscoveryOptions, LocalStackHandle, try_docker
+from lambda_url_harness.discovery import DOCKER_IMAGE, DiscoveryOptions, try_docker
+from lambda_url_harness.localstack_handle import LocalStackHandle
 
 
 class FakeContainer:

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from lambda_url_harness.terraform import (
-    GO_GC_PERCENT,
-    CompletedCommand,
-    TerraformError,
-    Tflocal,
-    run_bounded,
-    tflocal_env,
-)
+from lambda_url_harness.errors import TerraformError
+from lambda_url_harness.terraform.runner import CompletedCommand, run_bounded
+from lambda_url_harness.terraform.tflocal import GO_GC_PERCENT, Tflocal, tflocal_env
 
 
 class Recorder:

@@ -18,19 +18,18 @@ from pathlib import Path
 import pytest
 from support import processes_under
 
-from lambda_url_harness.provider_proxy import ValidationCache, provider_identity
-from lambda_url_harness.provider_server import (
-    AWS_PROVIDER,
+from lambda_url_harness.errors import ProviderServerError, TerraformError
+from lambda_url_harness.provider.proxy import AWS_PROVIDER, REATTACH_VARIABLE, ValidationCache, provider_identity
+from lambda_url_harness.provider.reuse import RECONFIGURE_FAILURE
+from lambda_url_harness.provider.server import (
     LOG_NAME,
-    REATTACH_VARIABLE,
-    RECONFIGURE_FAILURE,
     SDK_LOG_VARIABLES,
     ProviderServer,
-    ProviderServerError,
     provider_binary,
     server_environment,
 )
-from lambda_url_harness.terraform import CompletedCommand, TerraformError, Tflocal
+from lambda_url_harness.terraform.runner import CompletedCommand
+from lambda_url_harness.terraform.tflocal import Tflocal
 
 
 def _install(working_dir: Path, script: str, version: str = "5.100.0", interpreter: str = "/bin/sh") -> Path:
@@ -128,7 +127,7 @@ def test_without_a_usable_provider_terraform_starts_its_own(tmp_path: Path, capl
     tflocal = Tflocal(
         tmp_path, {"AWS_ENDPOINT_URL": "http://127.0.0.1:1"}, binary="tflocal", runner=recorder, reuse_provider=True
     )
-    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.provider.reuse"):
         tflocal.apply()
         tflocal.destroy()
     assert all(REATTACH_VARIABLE not in env for env in recorder.envs)

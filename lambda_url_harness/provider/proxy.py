@@ -1,6 +1,6 @@
 """A gRPC pass-through between Terraform and one provider server that answers repeated config validations.
 
-With the aws provider attached once per working directory (:mod:`lambda_url_harness.provider_server`), what is
+With the aws provider attached once per working directory (:mod:`lambda_url_harness.provider.server`), what is
 left of its CPU per command is mostly ``PrepareProviderConfig`` (the protocol's ValidateProviderConfig): the
 provider SDK re-validates the schema of every one of its ~1,500 resources on each call (``InternalValidate``,
 ~1.3 s of CPU here) before it checks the few provider arguments. Terraform calls it once per walk: three times
@@ -14,7 +14,7 @@ binary and its environment: defaults may come from environment variables) and ex
 request to the same provider is answered with the provider's own earlier answer. Any other request, or a changed
 configuration, reaches the provider. The cache is a directory: a pytest session shares one among its deployments.
 
-It runs as its own process (``python -m lambda_url_harness.provider_proxy``, :func:`main`), which also starts the
+It runs as its own process (``python -m lambda_url_harness.provider.proxy``, :func:`main`), which also starts the
 provider as its child: like Terraform's own provider processes, the pair outlives a harness that is killed, so a
 Terraform command in flight finishes with its provider; the next run's recovery stops the pair after Terraform.
 """
@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
+
+from lambda_url_harness.errors import HarnessError
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +156,7 @@ class ProviderProxy:
     # ---------------------------------------------------------------- forwarding
 
     def unary(self, method: str) -> Callable[[bytes, grpc.ServicerContext], bytes]:
-        call = self._channel.unary_unary(method)
+        call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self._channel.unary_unary(method)
         cached = method in CACHED_METHODS
 
         def handle(request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -182,21 +184,21 @@ class ProviderProxy:
         return handle
 
     def unary_stream(self, method: str) -> Callable[[bytes, grpc.ServicerContext], Iterator[bytes]]:
-        call = self._channel.unary_stream(method)
+        call: grpc.UnaryStreamMultiCallable[bytes, bytes] = self._channel.unary_stream(method)
 
         def handle(request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
             responses = call(request, metadata=_forwardable(context))
-            context.add_callback(responses.cancel)
+            context.add_callback(lambda: _cancel(responses))
             return _relay(responses, context)
 
         return handle
 
     def stream_stream(self, method: str) -> Callable[[Iterator[bytes], grpc.ServicerContext], Iterator[bytes]]:
-        call = self._channel.stream_stream(method)
+        call: grpc.StreamStreamMultiCallable[bytes, bytes] = self._channel.stream_stream(method)
 
         def handle(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
             responses = call(_until_closed(requests), metadata=_forwardable(context))
-            context.add_callback(responses.cancel)
+            context.add_callback(lambda: _cancel(responses))
             return _relay(responses, context)
 
         return handle
@@ -206,8 +208,8 @@ class _Forwarder(grpc.GenericRpcHandler):
     def __init__(self, proxy: ProviderProxy) -> None:
         self._proxy = proxy
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+    def service(self, handler_call_details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler[bytes, bytes]:
+        method = handler_call_details.method
         if method in STREAM_STREAM_METHODS:
             return grpc.stream_stream_rpc_method_handler(self._proxy.stream_stream(method))
         if method in UNARY_STREAM_METHODS:
@@ -215,8 +217,12 @@ class _Forwarder(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(self._proxy.unary(method))
 
 
-def _forwardable(context: grpc.ServicerContext) -> list[tuple[str, Any]]:
-    return [(key, value) for key, value in context.invocation_metadata() if not key.startswith(":")]
+def _forwardable(context: grpc.ServicerContext) -> tuple[tuple[str, str | bytes], ...]:
+    return tuple((key, value) for key, value in context.invocation_metadata() if not key.startswith(":"))
+
+
+def _cancel(call: grpc.RpcContext) -> None:
+    call.cancel()
 
 
 def _until_closed(requests: Iterator[bytes]) -> Iterator[bytes]:
@@ -227,7 +233,7 @@ def _until_closed(requests: Iterator[bytes]) -> Iterator[bytes]:
         return
 
 
-def _relay(responses: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
+def _relay(responses: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
     try:
         yield from responses
     except grpc.RpcError as exc:
@@ -236,14 +242,18 @@ def _relay(responses: Any, context: grpc.ServicerContext) -> Iterator[bytes]:
 
 
 def _abort_like(context: grpc.ServicerContext, exc: grpc.RpcError) -> NoReturn:
-    context.abort(exc.code(), exc.details() or "")  # type: ignore[attr-defined]
+    context.abort(exc.code(), exc.details() or "")
     raise AssertionError("unreachable: ServicerContext.abort raises")
 
 
 # ------------------------------------------------------------------------- the proxy process
 
 
-class ProxyStartError(RuntimeError):
+class _StoppedWhileStarting(Exception):
+    """SIGINT or SIGTERM arrived before the provider announced its address."""
+
+
+class ProxyStartError(HarnessError):
     """The provider did not announce a usable address, or the proxy could not listen."""
 
 
@@ -282,7 +292,7 @@ def _drain(stream: Any, echo: Callable[[str], None]) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Start the provider (``-debug``), put the proxy in front of it, print the reattach line for Terraform, and run
     until SIGINT/SIGTERM (then end the provider) or until the provider exits (with its exit code)."""
-    parser = argparse.ArgumentParser(prog="python -m lambda_url_harness.provider_proxy")
+    parser = argparse.ArgumentParser(prog="python -m lambda_url_harness.provider.proxy")
     parser.add_argument("--provider", type=Path, required=True, help="the provider binary")
     parser.add_argument("--listen", required=True, help="unix socket path for Terraform")
     parser.add_argument("--cache-dir", type=Path, required=True, help="validation answers (shared by proxies)")
@@ -293,8 +303,16 @@ def main(argv: list[str] | None = None) -> int:
         print(line, flush=True)
 
     stop = threading.Event()
+    starting = threading.Event()
+    starting.set()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+        if starting.is_set():  # still reading the provider's output for its address: stop reading
+            raise _StoppedWhileStarting
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     # The provider is our child in our process group: stopping the group (recovery) stops both.
     provider = subprocess.Popen(
         [str(args.provider), "-debug"],
@@ -307,7 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             document, upstream = _announced_address(provider, echo)
+            starting.clear()
             proxy = ProviderProxy(upstream, args.listen, args.identity, ValidationCache(args.cache_dir), echo)
+        except _StoppedWhileStarting:
+            return 0
         except (ProxyStartError, OSError, RuntimeError) as exc:
             print(f"harness-proxy: {exc}", file=sys.stderr, flush=True)
             return 3

@@ -52,7 +52,8 @@ def fake_localstack() -> Iterator[FakeLocalStack]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for the next poll (0.5 s by default, per test).
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield state

@@ -8,14 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lambda_url_harness.project import SQUARE_MODULE_ITEMS
-from lambda_url_harness.workspace import (
-    OVERRIDE_FILE,
-    WorkspaceError,
-    clear_stale_override,
-    create_workspace,
-    unique_suffix,
-)
+from lambda_url_harness.errors import WorkspaceError
+from lambda_url_harness.square.module import SQUARE_MODULE_ITEMS
+from lambda_url_harness.workspace import OVERRIDE_FILE, clear_stale_override, create_workspace, unique_suffix
 
 TFLOCAL_OVERRIDE = 'provider "aws" {\n  skip_credentials_validation = true\n  endpoints {\n  }\n}\n'
 
@@ -96,7 +91,7 @@ def test_hand_written_override_is_left_alone(tmp_path: Path) -> None:
 
 def test_markers_match_what_the_installed_tflocal_writes(tmp_path: Path) -> None:
     """Runs the real tflocal (dry run: no terraform) so a broken install or a new override format shows here."""
-    from lambda_url_harness.terraform import default_tflocal_binary
+    from lambda_url_harness.terraform.tflocal import default_tflocal_binary
 
     (tmp_path / "main.tf").write_text("terraform {}\n")
     env = {**os.environ, "DRY_RUN": "1", "DISABLE_DEPRECATION_NOTICE": "1"}
