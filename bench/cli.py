@@ -142,8 +142,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             if not args.skip_terraform:
                 stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
                 log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
-                with HarnessSession(state_dir, label="bench") as session:
-                    cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, session)
+                with HarnessSession(state_dir, label="bench") as harness:
+                    cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, harness)
         failed = False
     finally:
         if failed:

@@ -66,9 +66,9 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def harness_cycle(endpoint: str, parent: Path, session: HarnessSession) -> HarnessCycle:
+def harness_cycle(endpoint: str, parent: Path, harness: HarnessSession) -> HarnessCycle:
     workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    deployment = session.deployment(
+    deployment = harness.deployment(
         workspace.root,
         endpoint,
         variables={"function_name": f"bench-{workspace.suffix}"},
@@ -111,7 +111,7 @@ SIDES = ("harness", "stock", "bare")
 
 
 def run_rounds(
-    endpoint: str, stock_endpoint: str | None, parent: Path, rounds: int, session: HarnessSession
+    endpoint: str, stock_endpoint: str | None, parent: Path, rounds: int, harness: HarnessSession
 ) -> CycleResults:
     """``rounds`` cycles of each side; round ``i`` starts with side ``i mod 3`` (stock skipped without endpoint)."""
     results = CycleResults()
@@ -122,12 +122,12 @@ def run_rounds(
                 continue
             log.info("round %d/%d: %s cycle", index + 1, rounds, side)
             if side == "harness":
-                results.harness.append(harness_cycle(endpoint, parent, session))
+                results.harness.append(harness_cycle(endpoint, parent, harness))
             elif side == "bare":
-                results.bare.append(bare_cycle(endpoint, parent, session.state_dir))
+                results.bare.append(bare_cycle(endpoint, parent, harness.state_dir))
             else:
                 assert stock_endpoint is not None
-                results.stock.append(stock_cycle(stock_endpoint, parent, session.state_dir))
+                results.stock.append(stock_cycle(stock_endpoint, parent, harness.state_dir))
     return results
 
 

@@ -222,7 +222,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     pid = running_pid(settings)
     if pid is not None:
         # Ours but not healthy (still starting, or hung): wait for it rather than starting a second one.
-        _wait_until_healthy(settings, pid, subprocess_handle=None)
+        _wait_for_start(settings, pid, subprocess_handle=None)
         return EmbeddedLocalStack(settings.endpoint, pid, owned=False, settings=settings)
 
     if not port_is_free(settings.host, settings.port):
@@ -261,7 +261,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     settings.pid_file.write_text(json.dumps(record) + "\n")
     log.info("started LocalStack pid %s at %s (log %s)", process.pid, settings.endpoint, settings.log_file)
     try:
-        _wait_until_healthy(settings, process.pid, subprocess_handle=process)
+        _wait_for_start(settings, process.pid, subprocess_handle=process)
     except EmbeddedLocalStackError:
         stop(settings)
         raise
@@ -282,9 +282,7 @@ def _warn_if_uncontained() -> None:
     log.info("embedded Lambda sandbox: %s", mode)
 
 
-def _wait_until_healthy(
-    settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen[bytes] | None
-) -> None:
+def _wait_for_start(settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen[bytes] | None) -> None:
     def exited() -> bool:
         return subprocess_handle.poll() is not None if subprocess_handle else not processes.is_running(pid)
 

@@ -30,7 +30,7 @@ DeploymentFactory = Callable[[Path, str, Mapping[str, Any]], Deployment]
 """Builds the deployment of a recorded workspace (its directory, endpoint, variables) to destroy it."""
 
 
-def recover_stale_runs(state_dir: Path, deployment_for: DeploymentFactory) -> list[str]:
+def clear_killed_runs(state_dir: Path, deployment_for: DeploymentFactory) -> list[str]:
     """Clear what killed runs recorded under ``state_dir`` (see the module docstring); returns what was done."""
     actions: list[str] = []
     with stale_records(state_dir) as stale:

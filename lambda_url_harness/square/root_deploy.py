@@ -66,18 +66,18 @@ def deploy(
     ``port``: where LocalStack is looked for (step ``running``) and started (docker/embedded).
     """
     state_dir = state_dir or state_root()
-    with HarnessSession(state_dir, label="deploy") as session, exclusive(state_dir):
-        _recover(session, out)
+    with HarnessSession(state_dir, label="deploy") as harness, exclusive(state_dir):
+        _recover(harness, out)
         previous = read_record(state_dir)
         options = DiscoveryOptions(
             mode=mode,
             env=dict(os.environ if env is None else env),
             start_port=port,
             default_endpoint=f"http://127.0.0.1:{port}",
-            paths=session.paths,
+            paths=harness.paths,
         )
         # Not in the run ledger: deploy's LocalStack stays up on purpose; deploy.json records it for destroy.
-        localstack = session.acquire_localstack(options, track=False)
+        localstack = harness.acquire_localstack(options, track=False)
         record = localstack
         if (
             not localstack.owned
@@ -94,7 +94,7 @@ def deploy(
         out(f"==> LocalStack: {record.source} at {localstack.endpoint}{stops}")
 
         clear_stale_override(root)
-        deployment = _root_deployment(session, root, localstack.endpoint)
+        deployment = _root_deployment(harness, root, localstack.endpoint)
         out("==> tflocal init + apply in the repo root (~10-30 s)")
         try:
             deployment.apply()
@@ -113,14 +113,14 @@ def deploy(
     out(f"function_url: {url}")
     out("try it:")
     out(f"  {curl}")
-    out("phase timings:\n" + session.timer.summary())
+    out("phase timings:\n" + harness.timer.summary())
     return {
         "function_url": url,
         "answer": answer,
         "outputs": deployment.outputs,
         "localstack": record.to_json(),
         "curl": curl,
-        "timings": [asdict(phase) for phase in session.timer.records],
+        "timings": [asdict(phase) for phase in harness.timer.records],
     }
 
 
@@ -134,11 +134,11 @@ def destroy(
     """Destroy what ``deploy`` created in ``root`` and stop LocalStack if ``deploy`` started it."""
     state_dir = state_dir or state_root()
     environment = dict(os.environ if env is None else env)
-    with HarnessSession(state_dir, label="destroy") as session, exclusive(state_dir):
-        _recover(session, out)
+    with HarnessSession(state_dir, label="destroy") as harness, exclusive(state_dir):
+        _recover(harness, out)
         record = read_record(state_dir)
         endpoint = record.endpoint if record else _endpoint_without_record(environment)
-        deployment = _root_deployment(session, root, endpoint)
+        deployment = _root_deployment(harness, root, endpoint)
         try:
             _destroy_root(root, endpoint, deployment, out)
         finally:
@@ -155,13 +155,13 @@ def destroy(
         elif record:
             out(f"==> leaving the {record.source} LocalStack at {record.endpoint} running (deploy did not start it)")
         StatePaths(state_dir).deploy_record.unlink(missing_ok=True)
-    if session.timer.records:
-        out("phase timings:\n" + session.timer.summary())
+    if harness.timer.records:
+        out("phase timings:\n" + harness.timer.summary())
 
 
-def _root_deployment(session: HarnessSession, root: Path, endpoint: str) -> Deployment:
+def _root_deployment(harness: HarnessSession, root: Path, endpoint: str) -> Deployment:
     # The repo root's resources may also be changed by hand: destroy refreshes first.
-    return session.deployment(root, endpoint, label="repo root", refresh_before_destroy=True)
+    return harness.deployment(root, endpoint, label="repo root", refresh_before_destroy=True)
 
 
 def _destroy_root(root: Path, endpoint: str, deployment: Deployment, out: Printer) -> None:
@@ -192,8 +192,8 @@ def _endpoint_without_record(env: dict[str, str]) -> str:
     return next((env[name].rstrip("/") for name in ENDPOINT_ENV_VARS if env.get(name)), DEFAULT_ENDPOINT)
 
 
-def _recover(session: HarnessSession, out: Printer) -> None:
+def _recover(harness: HarnessSession, out: Printer) -> None:
     """Clear what a killed deploy/destroy (or test run) recorded before working in the same places."""
-    actions = session.recover()
+    actions = harness.recover()
     if actions:
         out("==> cleared what an interrupted run left behind:\n" + "\n".join(f"    {line}" for line in actions))
