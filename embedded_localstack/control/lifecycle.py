@@ -159,6 +159,8 @@ def running_pid(settings: EmbeddedSettings) -> int | None:
     if record is None:
         return None
     pid, started = record.get("pid"), record.get("start_time")
+    if type(started) is int:  # written by an earlier version: the same start, in clock ticks since boot
+        started = started / os.sysconf("SC_CLK_TCK")
     # A record without a start time (seconds since boot) is not ours to signal (older format, or someone else's).
     if isinstance(pid, int) and isinstance(started, float) and _is_our_localstack(pid, started):
         return pid

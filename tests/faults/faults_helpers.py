@@ -12,14 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from support import build_zip
 
 from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start, stop
 from embedded_localstack.control.ports import free_port
-from lambda_url_harness.aws import DEFAULT_REGION
+from lambda_url_harness.aws import DEFAULT_REGION, localstack_session
 
 FAST_CLIENT = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60)
 
@@ -47,8 +46,7 @@ def stop_localstacks_under(directory: Path) -> None:
 
 
 def client(service: str, endpoint: str) -> Any:
-    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=DEFAULT_REGION)
-    return session.client(service, endpoint_url=endpoint, config=FAST_CLIENT)
+    return localstack_session(DEFAULT_REGION).client(service, endpoint_url=endpoint, config=FAST_CLIENT)
 
 
 def role_exists(endpoint: str, role_name: str) -> bool:
