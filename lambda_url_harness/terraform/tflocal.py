@@ -58,6 +58,25 @@ its schema: allocation-heavy Go. Collecting garbage at 5x the live heap instead 
 """
 
 
+S3_ENDPOINT_VARIABLES = ("S3_ENDPOINT", "S3_HOSTNAME")
+"""tflocal's S3 endpoint settings (``get_service_endpoint``, ``use_s3_path_style`` in its script).
+
+Without either, tflocal points S3 at ``s3.localhost.localstack.cloud`` with virtual-host addressing: every bucket is
+``<bucket>.s3.localhost.localstack.cloud``, which only public DNS resolves (offline: ``no such host``). The harness
+sets ``S3_ENDPOINT`` to LocalStack's own address, an IP address: tflocal then turns on ``s3_use_path_style`` (it
+does for any S3 host not starting with ``s3.``) and buckets need no DNS. Either variable set by the caller wins.
+"""
+HAND_RUN_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    *S3_ENDPOINT_VARIABLES,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "TF_CLI_CONFIG_FILE",
+)
+"""What a ``tflocal`` typed by hand needs from the harness's environment to reach the same LocalStack the same way."""
+
+
 @dataclass(frozen=True)
 class CommandTimeouts:
     """Upper bounds per command, in seconds (measured: init ~2 s, apply ~25 s, destroy ~21 s on 2 cores)."""
@@ -87,6 +106,8 @@ def tflocal_env(
         env.pop(name, None)
     env.update(credential_environment(region))
     env["AWS_ENDPOINT_URL"] = endpoint
+    if not any(env.get(name) for name in S3_ENDPOINT_VARIABLES):
+        env[S3_ENDPOINT_VARIABLES[0]] = endpoint
     # tflocal prints a multi-line deprecation banner on every call; it drowns the errors.
     env["DISABLE_DEPRECATION_NOTICE"] = "1"
     env.setdefault("TF_CMD", "terraform")
@@ -249,14 +270,7 @@ class Tflocal:
 
     def destroy_command_line(self) -> str:
         """A shell line that destroys this working dir later, by hand (variables must be in a ``*.auto.tfvars``)."""
-        names = (
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_DEFAULT_REGION",
-            "TF_CLI_CONFIG_FILE",
-        )
-        assignments = [f"{name}={shlex.quote(self.env[name])}" for name in names if name in self.env]
+        assignments = [f"{name}={shlex.quote(self.env[name])}" for name in HAND_RUN_VARIABLES if name in self.env]
         return (
             f"cd {shlex.quote(str(self.working_dir))} && "
             f"{' '.join(assignments)} {shlex.quote(self.binary)} destroy -auto-approve"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from lambda_url_harness.errors import TerraformError
 from lambda_url_harness.terraform.runner import CompletedCommand, run_bounded
-from lambda_url_harness.terraform.tflocal import GO_GC_PERCENT, Tflocal, tflocal_env
+from lambda_url_harness.terraform.tflocal import GO_GC_PERCENT, Tflocal, default_tflocal_binary, tflocal_env
+from lambda_url_harness.workspace import OVERRIDE_FILE
 
 
 class Recorder:
@@ -148,6 +150,31 @@ def test_tflocal_env_targets_localstack_and_drops_real_aws_settings(tmp_path: Pa
     assert "AWS_PROFILE" not in env
     assert "AWS_SESSION_TOKEN" not in env
     assert env["PATH"] == "/usr/bin"
+
+
+def _tflocal_override(tmp_path: Path, env: Mapping[str, str]) -> str:
+    """The provider override the real tflocal writes for ``env`` (DRY_RUN: it writes the file and stops there)."""
+    (tmp_path / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = "b"\n}\n')
+    run = run_bounded([default_tflocal_binary(), "plan"], tmp_path, {**env, "DRY_RUN": "1"}, timeout_s=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return (tmp_path / OVERRIDE_FILE).read_text()
+
+
+def test_tflocal_env_reaches_s3_path_style_at_localstacks_address(tmp_path: Path) -> None:
+    """Without it tflocal addresses buckets as <bucket>.s3.localhost.localstack.cloud, which needs public DNS."""
+    override = _tflocal_override(tmp_path, tflocal_env("http://127.0.0.1:4599", tmp_path / "state"))
+    assert "s3_use_path_style = true" in override
+    assert 's3 = "http://127.0.0.1:4599"' in override
+    assert "localstack.cloud" not in override.split("endpoints", 1)[1].split("s3control")[0]
+
+
+def test_tflocal_env_keeps_a_callers_s3_setting(tmp_path: Path) -> None:
+    base = {name: value for name, value in os.environ.items() if name != "S3_ENDPOINT"}
+    env = tflocal_env("http://127.0.0.1:4599", tmp_path / "state", base={**base, "S3_HOSTNAME": "s3.example.test"})
+    assert "S3_ENDPOINT" not in env
+    override = _tflocal_override(tmp_path, env)
+    assert 's3 = "http://s3.example.test:4599"' in override
+    assert "s3_use_path_style" not in override
 
 
 @pytest.mark.parametrize(
