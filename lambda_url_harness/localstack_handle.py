@@ -19,6 +19,8 @@ from lambda_url_harness.errors import LocalStackUnavailableError
 
 log = logging.getLogger(__name__)
 
+KEPT_FOR_LOG = "kept-for-its-log"
+"""Marks a scratch state dir whose run has ended and kept it only for its log (the next run removes it)."""
 DEFAULT_PORT = 4566
 DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
 
@@ -114,10 +116,12 @@ class LocalStackHandle:
         return True
 
     def release(self, *, keep_state: bool = False) -> list[str]:
-        """Done with it: :meth:`stop` it (if ours) and :meth:`discard_scratch` (unless ``keep_state``, for its log);
-        says what was done."""
+        """Done with it: :meth:`stop` it (if ours) and :meth:`discard_scratch` (unless ``keep_state``, for its log:
+        then marked :data:`KEPT_FOR_LOG`, and the next run removes it); says what was done."""
         what = f"{self.source} LocalStack at {self.endpoint}"
         done = [f"stopped left-over {what}"] if self.stop() else []
         if not keep_state and self.discard_scratch():
             done.append(f"removed its state dir {self.state_dir}")
+        elif keep_state and self.scratch and self.state_dir and Path(self.state_dir).is_dir():
+            (Path(self.state_dir) / KEPT_FOR_LOG).touch()
         return done

@@ -18,8 +18,10 @@ from typing import Any
 
 from embedded_localstack.control import processes
 from embedded_localstack.control.health import is_healthy
+from embedded_localstack.paths import StatePaths
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.errors import USER_FACING_ERRORS
+from lambda_url_harness.localstack_handle import KEPT_FOR_LOG
 from lambda_url_harness.provider.reuse import clear_killed_run
 from lambda_url_harness.runs.ledger import TrackedWorkspace, stale_records
 from lambda_url_harness.workspace import WORKSPACE_PREFIX, clear_stale_override
@@ -82,4 +84,15 @@ def _clear_workspace(workspace: TrackedWorkspace, deployment_for: DeploymentFact
                 return actions
     shutil.rmtree(root, ignore_errors=True)
     actions.append(f"removed workspace {root}")
+    return actions
+
+
+def remove_scratch_kept_for_logs(paths: StatePaths) -> list[str]:
+    """Remove the scratch LocalStack state dirs that ended runs kept for their log (marked
+    :data:`~lambda_url_harness.localstack_handle.KEPT_FOR_LOG`); a dir in use carries no mark."""
+    actions = []
+    for directory in paths.scratch_localstacks():
+        if (directory / KEPT_FOR_LOG).is_file():
+            shutil.rmtree(directory, ignore_errors=True)
+            actions.append(f"removed {directory} (kept for its log by an earlier run)")
     return actions

@@ -73,19 +73,36 @@ def test_variables_go_through_a_var_file_that_is_removed_afterwards(tmp_path: Pa
     assert not Path(var_file.removeprefix("-var-file=")).exists()
 
 
-def test_plan_detailed_exitcode_two_means_changes(tmp_path: Path) -> None:
+def test_plan_saves_the_plan_and_exit_two_means_changes(tmp_path: Path) -> None:
     recorder = Recorder(returncode=2)
-    assert make(tmp_path, recorder).plan_has_changes() is True
+    assert make(tmp_path, recorder).plan(tmp_path / "x.tfplan") is True
     assert "-detailed-exitcode" in recorder.calls[0]
+    assert f"-out={tmp_path / 'x.tfplan'}" in recorder.calls[0]
 
 
 def test_plan_exit_zero_means_no_changes(tmp_path: Path) -> None:
-    assert make(tmp_path, Recorder(returncode=0)).plan_has_changes() is False
+    assert make(tmp_path, Recorder(returncode=0)).plan(tmp_path / "x.tfplan") is False
 
 
 def test_plan_exit_one_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="exit code 1"):
-        make(tmp_path, Recorder(returncode=1, stdout="Error: boom")).plan_has_changes()
+        make(tmp_path, Recorder(returncode=1, stdout="Error: boom")).plan(tmp_path / "x.tfplan")
+
+
+def test_show_plan_reads_the_saved_plan_as_json(tmp_path: Path) -> None:
+    document = {"format_version": "1.2", "resource_changes": []}
+    recorder = Recorder(stdout=json.dumps(document))
+    assert make(tmp_path, recorder).show_plan(tmp_path / "x.tfplan") == document
+    assert recorder.calls[0] == ["tflocal", "show", "-json", "-no-color", str(tmp_path / "x.tfplan")]
+
+
+def test_refresh_of_a_state_file_reads_only_the_targets_into_that_file(tmp_path: Path) -> None:
+    recorder = Recorder()
+    make(tmp_path, recorder).refresh_state_file(tmp_path / "copy.tfstate", ["aws_sqs_queue.q", 'x.y["a"]'])
+    argv = recorder.calls[0]
+    assert argv[:2] == ["tflocal", "apply"]
+    assert {"-refresh-only", f"-state={tmp_path / 'copy.tfstate'}", "-lock=false", "-auto-approve=true"} <= set(argv)
+    assert [arg for arg in argv if arg.startswith("-target=")] == ["-target=aws_sqs_queue.q", '-target=x.y["a"]']
 
 
 def test_failure_message_quotes_terraform_output(tmp_path: Path) -> None:
