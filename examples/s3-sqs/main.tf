@@ -71,6 +71,7 @@ resource "aws_sqs_queue" "jobs" {
   # At least six times the worker's timeout, as AWS recommends for a queue feeding a function.
   visibility_timeout_seconds = 60
   message_retention_seconds  = 3600
+  sqs_managed_sse_enabled    = true
 }
 
 # S3 may send this bucket's notifications to the queue (AWS requires it; LocalStack does not check).

@@ -22,8 +22,9 @@ REPO_ROOT = CHECKOUT_ROOT
 """The repository root, which is also the root of the square module (in a source checkout)."""
 SMOKE_PAYLOAD = {"number": 6}
 SMOKE_RESULT = {"result": 36}
-SQUARE_MODULE_ITEMS = ("*.tf", "lambda", "scripts", "examples")
-"""What a workspace copy of the square module needs from the repo (not its venvs, tests or docs)."""
+SQUARE_MODULE_ITEMS = ("*.tf", "lambda", "scripts", "examples/basic", "examples/localstack")
+"""What a workspace copy of the square module needs from the repo: the module and the examples that call it (not its
+venvs, tests or docs, nor examples/s3-sqs, a module of its own)."""
 DEFAULT_VARIABLES = {"function_name": "square-{suffix}"}
 """The module root's inputs in a workspace copy (``{suffix}``: the workspace's unique suffix)."""
 
