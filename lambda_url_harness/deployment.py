@@ -253,6 +253,7 @@ class Deployment:
     def eventually(self, check: Callable[[], T], *, timeout_s: float = 60.0, what: str = "") -> T:
         """:func:`lambda_url_harness.waiting.eventually`; on a timeout the message adds the recent log lines of this
         deployment's functions (why a function that should have acted did not)."""
+        __tracebackhide__ = True  # pytest: the failure is the caller's line
         started = time.time()
 
         def function_logs() -> str:

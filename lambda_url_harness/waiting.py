@@ -39,6 +39,7 @@ def eventually(
 
     ``what`` names the awaited thing in the timeout message (default: the check's name); ``diagnostics`` is called
     once on a timeout and its text appended (its own failure is reported instead of hiding the timeout)."""
+    __tracebackhide__ = True  # pytest: the failure is the caller's line, not this loop
     if timeout_s <= 0 or interval_s <= 0:
         raise ValueError("timeout_s and interval_s must be positive")
     description = what or getattr(check, "__name__", repr(check))
