@@ -28,7 +28,7 @@ variable "name" {
 resource "terraform_data" "zip" {
   input = "${path.module}/handler.zip"
   provisioner "local-exec" {
-    interpreter = ["%(python)s", "-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').writestr('app.py', 'import a_dependency_nobody_packaged\\\\ndef handler(event, context):\\\\n    return {}\\\\n')"]
+    interpreter = ["%(python)s", "-c", "import sys, zipfile; zipfile.ZipFile(sys.argv[1], 'w').write('app.py')"]
     command     = "${path.module}/handler.zip"
   }
 }
@@ -64,6 +64,14 @@ output "queue_url" {
 }
 """
 
+BROKEN_HANDLER = """
+import a_dependency_nobody_packaged
+
+
+def handler(event, context):
+    return {}
+"""
+
 FAILING_TEST = """
 import pytest
 
@@ -80,6 +88,7 @@ def test_a_failing_sqs_triggered_function_shows_its_init_error_in_the_report(tmp
     project = tmp_path / "project"
     (project / "infra").mkdir(parents=True)
     (project / "infra" / "main.tf").write_text(BROKEN_MODULE % {"python": sys.executable})
+    (project / "infra" / "app.py").write_text(BROKEN_HANDLER)
     (project / "test_broken.py").write_text(FAILING_TEST)
     (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     environment = {
