@@ -41,7 +41,7 @@ from embedded_localstack.control.health import parse_services
 from embedded_localstack.paths import state_root
 from lambda_url_harness.aws import DEFAULT_REGION, localstack_client
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.discovery import DiscoveryOptions, Mode
+from lambda_url_harness.discovery import REQUIRED_SERVICES, DiscoveryOptions, Mode
 from lambda_url_harness.errors import LocalStackUnavailableError
 from lambda_url_harness.kept import how_to_destroy
 from lambda_url_harness.kept import keep as keep_deployment
@@ -213,20 +213,22 @@ def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
     """The LocalStack for this session; stopped at the end if this session started it."""
     config = request.config
     harness = config.stash[STATE_KEY]
+    extra = tuple(
+        dict.fromkeys(
+            [
+                *(name.strip().lower() for name in config.getoption("--localstack-services").split(",") if name),
+                *config.stash[SERVICES_KEY],
+            ]
+        )
+    )
     options = DiscoveryOptions(
         mode=Mode(config.getoption("--localstack")),
         env=dict(os.environ),
+        required_services=tuple(dict.fromkeys((*REQUIRED_SERVICES, *extra))),  # a found one must serve them too
         start_port=None,  # a free port: never a user's 4566, never another xdist worker's
         paths=harness.paths,
         embedded_python=config.getoption("--localstack-python"),
-        extra_services=tuple(
-            dict.fromkeys(
-                [
-                    *(name.strip().lower() for name in config.getoption("--localstack-services").split(",") if name),
-                    *config.stash[SERVICES_KEY],
-                ]
-            )
-        ),
+        extra_services=extra,
         progress=functools.partial(say, config),
     )
     failure: str | None = None
@@ -234,6 +236,12 @@ def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
         handle = harness.acquire_localstack(options)
     except LocalStackUnavailableError as exc:
         failure = str(exc)
+        if extra:
+            failure += (
+                f"\nThe tests need {', '.join(extra)} besides {', '.join(REQUIRED_SERVICES)} (--localstack-services, "
+                f"${SERVICES_VARIABLE} or the {SERVICES_MARKER} marker): a LocalStack the plugin starts "
+                "(--localstack=embedded or docker) serves them; a found one must have been started with them."
+            )
     if failure is not None:  # outside the except block: the message alone, no chained traceback
         pytest.fail(failure, pytrace=False)
     config.stash[REPORTS_KEY].localstack = handle

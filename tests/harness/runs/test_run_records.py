@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from embedded_localstack.control.processes import start_time, stop_process_group
+from embedded_localstack.paths import StatePaths
+from lambda_url_harness.localstack_handle import KEPT_FOR_LOG, LocalStackHandle
 from lambda_url_harness.runs.ledger import RunLedger, TrackedProcess, read_records
 from lambda_url_harness.session import recover_stale_runs
 
@@ -94,3 +96,22 @@ def test_paths_that_are_not_workspaces_are_left_alone(tmp_path: Path) -> None:
     actions = recover_stale_runs(tmp_path)
     assert any("not a harness workspace" in action for action in actions)
     assert precious.is_dir()
+
+
+def test_scratch_dirs_kept_for_their_log_go_at_the_next_run_and_nothing_else(tmp_path: Path) -> None:
+    """A failed run keeps its LocalStack's scratch dir for the log, marked; the next run removes marked ones only (an
+    unmarked one may belong to a LocalStack another worker is starting right now)."""
+    paths = StatePaths(tmp_path)
+    kept = paths.scratch_localstack(40001)
+    (kept / "filesystem").mkdir(parents=True)
+    handle = LocalStackHandle(source="embedded", endpoint="http://127.0.0.1:40001", owned=False, state_dir=str(kept))
+    handle.scratch = True
+    handle.release(keep_state=True)
+    assert (kept / KEPT_FOR_LOG).is_file()
+    starting = paths.scratch_localstack(40002)
+    starting.mkdir()
+    (tmp_path / "localstack").mkdir()  # `make start`'s, never a scratch dir
+
+    assert recover_stale_runs(tmp_path) == [f"removed {kept} (kept for its log by an earlier run)"]
+    assert not kept.exists()
+    assert starting.is_dir() and (tmp_path / "localstack").is_dir()

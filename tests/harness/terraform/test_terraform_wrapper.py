@@ -239,3 +239,28 @@ def test_run_bounded_with_echo_still_interrupts_an_overrun(tmp_path: Path) -> No
         run_bounded(argv, tmp_path, {}, timeout_s=1.0, echo=seen.append)
     assert "started" in seen
     assert "started" in error.value.stdout
+
+
+def test_a_syntax_error_is_quoted_once_in_terraforms_words(tmp_path: Path) -> None:
+    """tflocal parses the files itself first and prints its parser's complaint two to three times; only Terraform's
+    message (file, line, block) reaches the error."""
+    (tmp_path / "main.tf").write_text('resource "aws_iam_role" "r" {\n  name = "x"\n\n')
+    tflocal = Tflocal(tmp_path, tflocal_env("http://127.0.0.1:9", tmp_path / "state"))
+    with pytest.raises(TerraformError) as error:
+        tflocal.init()
+    message = str(error.value)
+    assert "Unable to parse" in error.value.stdout, "tflocal still says it (the test would prove nothing otherwise)"
+    assert "Unable to parse" not in message
+    assert message.count("Error: Unclosed configuration block") == 1
+    assert 'on main.tf line 1, in resource "aws_iam_role" "r"' in message
+
+
+def test_a_service_localstack_does_not_serve_is_named_with_the_option_that_adds_it(tmp_path: Path) -> None:
+    stdout = (
+        "Error: creating SQS Queue (q): operation error SQS: CreateQueue, https response error StatusCode: 501, "
+        "api error InternalFailure: Service 'sqs' is not enabled. Please check your 'SERVICES' configuration variable."
+    )
+    message = str(TerraformError(["tflocal", "apply"], tmp_path, 1, stdout, ""))
+    assert "hint: this LocalStack does not serve sqs. One the pytest plugin starts serves them with " in message
+    assert "--localstack-services=sqs" in message
+    assert "@pytest.mark.localstack_services('sqs')" in message
