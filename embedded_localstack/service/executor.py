@@ -63,6 +63,7 @@ from embedded_localstack.service.sandbox.cgroups import (
     remove_stale_cgroups,
     start_reaper,
 )
+from embedded_localstack.service.sandbox.hostside import NO_CONFINEMENT, Confinement
 from embedded_localstack.service.sandbox.launch import describe_exit, end_environment, fill_task_root, launch
 from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
@@ -70,9 +71,14 @@ from embedded_localstack.service.sandbox.layout import (
     LaunchSpec,
     base_environment,
     layout,
-    wrapper_problem,
 )
-from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_mode
+from embedded_localstack.service.sandbox.mode import (
+    fallback_warning,
+    probe_pasta,
+    resolve_confinement,
+    resolve_mode,
+)
+from embedded_localstack.service.sandbox.view import wrapper_problem
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 
 LOG = logging.getLogger(__name__)
@@ -90,6 +96,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
+        self._confinement = NO_CONFINEMENT
         self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
     def sandboxed(self) -> bool:
@@ -106,8 +113,13 @@ class SandboxMode:
                     if network_problem is not None:
                         LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
                     self._own_network = network_problem is None
+                    self._confinement = resolve_confinement()
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
+
+    def confinement(self) -> Confinement:
+        """Seccomp filter, host user and stage of this LocalStack's sandboxes (hostside.py)."""
+        return self._confinement if self.sandboxed() else NO_CONFINEMENT
 
     def gateway_port(self) -> int | None:
         """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
@@ -116,7 +128,7 @@ class SandboxMode:
 
 
 SANDBOX = SandboxMode()
-SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port, confinement=SANDBOX.confinement)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -298,6 +310,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._tmp_mb(),
             SANDBOX.gateway_port(),
             self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
+            SANDBOX.confinement(),
         )
 
     def _spawn(self, spec: LaunchSpec) -> socket.socket:
