@@ -107,13 +107,13 @@ class SandboxMode:
                     LOG.warning(fallback_warning(reason))
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
+                    self._confinement = resolve_confinement()  # first: a bad setting raises before anything starts
                     remove_stale_cgroups()
                     self._reaper = start_reaper()
                     network_problem = probe_pasta()
                     if network_problem is not None:
                         LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
                     self._own_network = network_problem is None
-                    self._confinement = resolve_confinement()
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
 

@@ -18,10 +18,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-from embedded_helpers import invoke, sandboxed_processes
+from embedded_helpers import create_function, invoke, lambda_client, sandboxed_processes
 
-from embedded_localstack.service.sandbox.hostside import DEFAULT_HOST_USER
+from embedded_localstack.control.lifecycle import EmbeddedLocalStackError, EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.service.sandbox.hostside import DEFAULT_HOST_USER, HOST_USER_VARIABLE
 from embedded_localstack.service.sandbox.seccomp import SYSCALLS, machine
+from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 
@@ -246,3 +248,30 @@ def test_every_process_of_an_environment_is_the_unprivileged_host_user(aws, depl
         assert (uids, gids) == ({DEFAULT_HOST_USER[0]}, {DEFAULT_HOST_USER[1]}), (pid, comm, uids, gids)
     with pytest.raises(KeyError):
         pwd.getpwuid(DEFAULT_HOST_USER[0])
+
+
+def test_the_host_user_is_chosen_with_a_setting_and_a_bad_one_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMBEDDED_LAMBDA_SANDBOX", "bwrap")
+    for bad in ("0:0", "1000", "user:group", "1900000993:0"):
+        monkeypatch.setenv(HOST_USER_VARIABLE, bad)
+        settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / f"refused-{len(bad)}")
+        with pytest.raises(EmbeddedLocalStackError, match=HOST_USER_VARIABLE):
+            start(settings)
+        assert running_pid(settings) is None
+    monkeypatch.setenv(HOST_USER_VARIABLE, "1900001993:1900001990")
+    settings = EmbeddedSettings(port=free_port(), state_dir=tmp_path / "chosen")
+    instance = start(settings)
+    try:
+        client = lambda_client(instance.endpoint)
+        name = f"host-user-{uuid.uuid4().hex[:8]}"
+        code = "import os\ndef lambda_handler(e, c):\n    return [os.getuid(), os.environ['LOCALSTACK_RUNTIME_ID']]\n"
+        create_function(client, name, {"lambda_function.py": code})
+        uid, environment = json.loads(client.invoke(FunctionName=name)["Payload"].read())
+        assert uid == 993
+        runtimes = [pid for pid in sandboxed_processes(instance.pid, environment)
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "python3.11"]  # fmt: skip
+        assert runtimes
+        for pid in runtimes:
+            assert Path(f"/proc/{pid}/status").read_text().count("1900001993") == 4, pid  # real ... file-system
+    finally:
+        stop(settings)
