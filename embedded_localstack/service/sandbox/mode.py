@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from embedded_localstack.service.sandbox.bwrap import BwrapCall, namespace_args, system_mounts
 from embedded_localstack.service.sandbox.hostside import Confinement, Stage, host_environment, host_user
@@ -54,6 +55,16 @@ def probe_bwrap(prefix: Sequence[str] = (), seccomp: bytes | None = None) -> str
     return None
 
 
+def user_namespaces_problem(limit: Path = Path("/proc/sys/user/max_user_namespaces")) -> str | None:
+    """Why an unprivileged user cannot make the sandbox's user namespace, as far as the sysctl tells, or None."""
+    try:
+        if int(limit.read_text()) == 0:
+            return f"{limit} is 0: unprivileged user namespaces are off"
+    except (OSError, ValueError):
+        return None  # no such sysctl: the probe tells
+    return None
+
+
 def resolve_confinement(environ: Mapping[str, str] | None = None) -> Confinement:
     """How this LocalStack's sandboxes are confined beyond bwrap's namespaces (bwrap is known to work): the
     seccomp filter, and as root the unprivileged host user behind uid 993 with its stage. What cannot be had
@@ -65,7 +76,8 @@ def resolve_confinement(environ: Mapping[str, str] | None = None) -> Confinement
     if os.geteuid() != 0:
         return Confinement(seccomp=seccomp)
     user = host_user(environ)
-    if (problem := probe_bwrap([*user.setpriv(), "--"], seccomp)) is None:
+    problem = user_namespaces_problem() or probe_bwrap([*user.setpriv(), "--"], seccomp)
+    if problem is None:
         try:
             return Confinement(user, Stage(user), seccomp)
         except OSError as error:
