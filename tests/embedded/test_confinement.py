@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import os
 import pwd
+import socket
 import subprocess
 import sys
 import uuid
@@ -21,7 +23,12 @@ import pytest
 from embedded_helpers import create_function, invoke, lambda_client, sandboxed_processes
 
 from embedded_localstack.control.lifecycle import EmbeddedLocalStackError, EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.service.interpreters import InterpreterResolver
+from embedded_localstack.service.sandbox import mode as sandbox_mode
+from embedded_localstack.service.sandbox.cgroups import Cgroup, end_leftovers
 from embedded_localstack.service.sandbox.hostside import DEFAULT_HOST_USER, HOST_USER_VARIABLE
+from embedded_localstack.service.sandbox.launch import end_environment, launch
+from embedded_localstack.service.sandbox.layout import LaunchSpec, base_environment
 from embedded_localstack.service.sandbox.seccomp import SYSCALLS, machine
 from lambda_url_harness.localstack import free_port
 
@@ -275,3 +282,36 @@ def test_the_host_user_is_chosen_with_a_setting_and_a_bad_one_is_refused(tmp_pat
             assert Path(f"/proc/{pid}/status").read_text().count("1900001993") == 4, pid  # real ... file-system
     finally:
         stop(settings)
+
+
+def test_without_a_seccomp_filter_993_maps_to_root_and_pasta_still_connects(tmp_path, monkeypatch, caplog):
+    """On an architecture whose system call numbers are not known here there is no filter: bwrap keeps its nested
+    user namespace, which pasta can only enter as root, so the host user is not used (logged)."""
+    monkeypatch.setattr(sandbox_mode, "filter_for", lambda arch: None)  # this machine's numbers are known
+    with caplog.at_level(logging.WARNING):
+        confinement = sandbox_mode.resolve_confinement()
+    assert (confinement.user, confinement.stage, confinement.seccomp) == (None, None, None)
+    assert "uid 993 maps to root on the host" in caplog.text
+    code_dir = tmp_path / "code"
+    code_dir.mkdir()
+    (code_dir / "lambda_function.py").write_text("def lambda_handler(e, c):\n    return 1\n")
+    interpreter = InterpreterResolver().resolve("python3.11")
+    gateway = socket.create_server(("127.0.0.1", 0))
+    ours, theirs = socket.socketpair()
+    spec = LaunchSpec(True, "python3.11", interpreter, code_dir, theirs.fileno(),
+                      gateway_port=gateway.getsockname()[1], confinement=confinement)  # fmt: skip
+    environment = {**base_environment(True, "python3.11", code_dir, interpreter),
+                   "_HANDLER": "lambda_function.lambda_handler", "LAMBDA_TASK_ROOT": "/var/task",
+                   "LAMBDA_RUNTIME_DIR": "/var/runtime"}  # fmt: skip
+    cgroup = Cgroup(f"env-unfiltered-{uuid.uuid4().hex[:8]}")
+    process = None
+    try:
+        process = launch(spec, environment, subprocess.DEVNULL, cgroup)  # raises if pasta cannot connect
+        theirs.close()
+        ours.settimeout(30)
+        assert ours.recv(1) == b"R"  # the runtime's ready frame
+    finally:
+        theirs.close()
+        end_environment("unfiltered", process, cgroup, None, ours)
+        end_leftovers(os.getpid(), grace_s=0)
+        gateway.close()

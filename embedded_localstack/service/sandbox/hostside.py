@@ -202,12 +202,10 @@ def sandbox_prefix(confinement: Confinement, procs: Sequence[Path], code_dir: Pa
     return prefix + ([*user.setpriv(), "--"] if user is not None else [])
 
 
-def helper_prefix(confinement: Confinement, procs: Sequence[Path]) -> list[str]:
-    """What runs before pasta: joining the cgroups, then (with a host user) the stage's mount namespace, where
-    /dev/net/tun is a node that user may open, and that user."""
+def helper_prefix(confinement: Confinement, procs: Sequence[Path], as_sandbox_user: bool) -> list[str]:
+    """What runs before pasta (setpriv's options follow): joining the cgroups, then, ``as_sandbox_user`` with a
+    host user, the stage's mount namespace (where /dev/net/tun is a node that user may open) and that user."""
     prefix = ["/bin/sh", "-c", _JOIN_AND_MOUNT, "sh", *map(str, procs), "--", "-", "-"] if procs else []
-    if confinement.user is not None and confinement.stage is not None:
-        prefix += [*confinement.stage.enter(), *confinement.user.setpriv()]
-    else:
-        prefix.append("setpriv")
-    return prefix
+    if as_sandbox_user and confinement.user is not None and confinement.stage is not None:
+        return [*prefix, *confinement.stage.enter(), *confinement.user.setpriv()]
+    return [*prefix, "setpriv"]

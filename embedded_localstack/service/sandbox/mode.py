@@ -76,7 +76,10 @@ def resolve_confinement(environ: Mapping[str, str] | None = None) -> Confinement
     if os.geteuid() != 0:
         return Confinement(seccomp=seccomp)
     user = host_user(environ)
-    problem = user_namespaces_problem() or probe_bwrap([*user.setpriv(), "--"], seccomp)
+    if seccomp is None:  # bwrap then nests a second user namespace, which pasta can only enter as root
+        problem: str | None = "no seccomp filter, so bwrap keeps --disable-userns and pasta must run as root"
+    else:
+        problem = user_namespaces_problem() or probe_bwrap([*user.setpriv(), "--"], seccomp)
     if problem is None:
         try:
             return Confinement(user, Stage(user), seccomp)

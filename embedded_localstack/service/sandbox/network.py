@@ -50,10 +50,11 @@ def start_with_own_network(
         os.close(block_read)
     try:
         child = _read_child_pid(info_read)
+        as_sandbox_user, namespaces = pasta_identity(spec, child)
         pasta = [
-            *helper_prefix(spec.confinement, procs), "--pdeathsig", "KILL", "--",
+            *helper_prefix(spec.confinement, procs, as_sandbox_user), "--pdeathsig", "KILL", "--",
             "pasta", "--foreground", "--quiet", "--config-net", "--no-map-gw",
-            "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none", *pasta_identity(spec, child),
+            "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none", *namespaces,
         ]  # fmt: skip
         helper = subprocess.Popen(
             pasta, env=host_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -72,18 +73,20 @@ def start_with_own_network(
     return process
 
 
-def pasta_identity(spec: LaunchSpec, child: int) -> list[str]:
-    """Which namespaces pasta joins, and as whom.
+def pasta_identity(spec: LaunchSpec, child: int) -> tuple[bool, list[str]]:
+    """Whether pasta runs as the sandbox's host user, and which namespaces it joins.
 
     With the seccomp filter the sandbox has one user namespace (bwrap.namespace_args), owned by the sandbox's
-    host user: pasta, started as that user (hostside.helper_prefix), joins it and then the network namespace,
-    and so never holds root. Without the filter bwrap nests a second user namespace, which pasta cannot join
-    usefully: pasta then runs as root on the host (``--runas 0:0``; as ``nobody`` it could not enter the
-    namespace) and joins the network namespace only."""
+    host user (or LocalStack's, not as root): pasta, started as that user (hostside.helper_prefix), joins it and
+    then the network namespace, and so never holds root. Without the filter bwrap nests a second user namespace,
+    which pasta cannot join usefully, and as root without a host user the namespace is root's: pasta then runs
+    as root on the host (``--runas 0:0``; as ``nobody`` it could not enter the namespace) and joins the network
+    namespace only."""
     namespaces = f"/proc/{child}/ns"
-    if spec.confinement.seccomp is not None and (spec.confinement.user is not None or os.geteuid() != 0):
-        return ["--userns", f"{namespaces}/user", "--netns", f"{namespaces}/net"]
-    return ["--runas", "0:0", "--netns", f"{namespaces}/net", "--netns-only"]
+    confinement = spec.confinement
+    if confinement.seccomp is not None and (confinement.user is not None or os.geteuid() != 0):
+        return True, ["--userns", f"{namespaces}/user", "--netns", f"{namespaces}/net"]
+    return False, ["--runas", "0:0", "--netns", f"{namespaces}/net", "--netns-only"]
 
 
 class NetworkHelpers:
