@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from embedded_helpers import create_function, invoke, lambda_client, sandboxed_processes
 
-from embedded_localstack.control.lifecycle import EmbeddedLocalStackError, EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.control.lifecycle import EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.control.ports import free_port
+from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.interpreters import InterpreterResolver
 from embedded_localstack.service.sandbox import mode as sandbox_mode
 from embedded_localstack.service.sandbox.cgroups import Cgroup, end_leftovers
@@ -30,7 +32,6 @@ from embedded_localstack.service.sandbox.hostside import DEFAULT_HOST_USER, HOST
 from embedded_localstack.service.sandbox.launch import end_environment, launch
 from embedded_localstack.service.sandbox.layout import LaunchSpec, base_environment
 from embedded_localstack.service.sandbox.seccomp import SYSCALLS, machine
-from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 
