@@ -72,12 +72,7 @@ from embedded_localstack.service.sandbox.layout import (
     base_environment,
     layout,
 )
-from embedded_localstack.service.sandbox.mode import (
-    fallback_warning,
-    probe_pasta,
-    resolve_confinement,
-    resolve_mode,
-)
+from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_confinement, resolve_mode
 from embedded_localstack.service.sandbox.view import wrapper_problem
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 
