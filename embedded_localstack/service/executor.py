@@ -63,6 +63,7 @@ from embedded_localstack.service.sandbox.cgroups import (
     remove_stale_cgroups,
     start_reaper,
 )
+from embedded_localstack.service.sandbox.hostside import NO_CONFINEMENT, Confinement
 from embedded_localstack.service.sandbox.launch import describe_exit, end_environment, fill_task_root, launch
 from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
@@ -70,9 +71,9 @@ from embedded_localstack.service.sandbox.layout import (
     LaunchSpec,
     base_environment,
     layout,
-    wrapper_problem,
 )
-from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_mode
+from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_confinement, resolve_mode
+from embedded_localstack.service.sandbox.view import wrapper_problem
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 
 LOG = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
+        self._confinement = NO_CONFINEMENT
         self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
     def sandboxed(self) -> bool:
@@ -100,6 +102,7 @@ class SandboxMode:
                     LOG.warning(fallback_warning(reason))
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
+                    self._confinement = resolve_confinement()  # first: a bad setting raises before anything starts
                     remove_stale_cgroups()
                     self._reaper = start_reaper()
                     network_problem = probe_pasta()
@@ -109,6 +112,10 @@ class SandboxMode:
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
 
+    def confinement(self) -> Confinement:
+        """Seccomp filter, host user and stage of this LocalStack's sandboxes (hostside.py)."""
+        return self._confinement if self.sandboxed() else NO_CONFINEMENT
+
     def gateway_port(self) -> int | None:
         """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
         LocalStack's internal endpoints), or None (host network)."""
@@ -116,7 +123,7 @@ class SandboxMode:
 
 
 SANDBOX = SandboxMode()
-SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port, confinement=SANDBOX.confinement)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -298,6 +305,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._tmp_mb(),
             SANDBOX.gateway_port(),
             self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
+            SANDBOX.confinement(),
         )
 
     def _spawn(self, spec: LaunchSpec) -> socket.socket:
