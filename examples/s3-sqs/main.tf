@@ -24,6 +24,9 @@ locals {
   }
 }
 
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
 # ----------------------------------------------------------------------------- package
 # A deterministic zip (sorted entries, fixed timestamps and modes), written to a temp file and renamed.
 resource "terraform_data" "package" {
@@ -72,11 +75,10 @@ resource "aws_sqs_queue" "jobs" {
   visibility_timeout_seconds = 60
   message_retention_seconds  = 3600
   sqs_managed_sse_enabled    = true
-}
 
-# S3 may send this bucket's notifications to the queue (AWS requires it; LocalStack does not check).
-resource "aws_sqs_queue_policy" "jobs" {
-  queue_url = aws_sqs_queue.jobs.id
+  # S3 may send this bucket's notifications to the queue (AWS requires it; LocalStack does not check). Inline, not
+  # an aws_sqs_queue_policy: the aws provider waits ~25 s for every change of a queue's attributes to settle (six
+  # equal reads, 5 s apart), so a separate policy resource costs another ~25 s on apply and again on destroy.
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
@@ -84,7 +86,7 @@ resource "aws_sqs_queue_policy" "jobs" {
       Effect    = "Allow"
       Principal = { Service = "s3.amazonaws.com" }
       Action    = "sqs:SendMessage"
-      Resource  = aws_sqs_queue.jobs.arn
+      Resource  = "arn:aws:sqs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:${var.name}-jobs"
       Condition = { ArnEquals = { "aws:SourceArn" = aws_s3_bucket.uploads.arn } }
     }]
   })
@@ -98,8 +100,6 @@ resource "aws_s3_bucket_notification" "incoming" {
     events        = ["s3:ObjectCreated:*"]
     filter_prefix = "incoming/"
   }
-
-  depends_on = [aws_sqs_queue_policy.jobs]
 }
 
 # --------------------------------------------------------------------------------- IAM
@@ -168,7 +168,9 @@ resource "aws_lambda_function" "this" {
     variables = { BUCKET = aws_s3_bucket.uploads.id }
   }
 
-  depends_on = [aws_cloudwatch_log_group.functions, aws_iam_role_policy.functions]
+  # Not on the role's policy: creating a function does not need it, and the policy names the queue, whose creation
+  # the aws provider waits ~25 s for. Functions and queue are created side by side.
+  depends_on = [aws_cloudwatch_log_group.functions]
 }
 
 resource "aws_lambda_event_source_mapping" "jobs" {
@@ -177,6 +179,9 @@ resource "aws_lambda_event_source_mapping" "jobs" {
   batch_size       = 10
   # A failed record goes back to the queue alone, not the whole batch.
   function_response_types = ["ReportBatchItemFailures"]
+
+  # AWS checks that the function's role may read the queue when the mapping is created.
+  depends_on = [aws_iam_role_policy.functions]
 }
 
 resource "aws_lambda_function_url" "api" {
