@@ -85,16 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def private_localstack(
-    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False
+    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False, services: Sequence[str] = ()
 ) -> Iterator[tuple[EmbeddedSettings, float]]:
     """An embedded LocalStack on a free port with its state dir under ``run_dir``, started the way ``make start`` does.
 
     ``environment``: added to the starting command's environment (e.g. the sandbox mode). ``stock``:
     ``start --stock``, none of the performance settings (lifecycle.PERFORMANCE_SETTINGS, the tuning patches).
+    ``services``: served besides the default ones.
     """
     settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack", tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
     argv += ["--state-dir", str(settings.state_dir), *(["--stock"] if stock else [])]
+    argv += ["--services", ",".join(services)] if services else []
     env = {**os.environ, **(environment or {})}
     started = time.perf_counter()
     try:
