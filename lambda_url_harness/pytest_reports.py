@@ -49,15 +49,15 @@ class HarnessReports:
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         item.stash[STARTED_KEY] = time.time()
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-        report = yield
+    @pytest.hookimpl(hookwrapper=True)  # the old-style wrapper: pytest 7 has no wrapper=True
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+        outcome = yield
+        report = outcome.get_result()
         if report.failed and report.when in ("setup", "call") and STARTED_KEY in item.stash:
             try:
                 report.sections.extend(self.failure_sections(item.stash[STARTED_KEY]))
             except Exception as error:  # a report must never fail because its diagnostics did
                 report.sections.append(("lambda_url_harness", f"could not collect function logs: {error!r}"))
-        return report
 
     def failure_sections(self, since: float) -> list[tuple[str, str]]:
         """``(title, text)`` per function of every deployment that still holds resources, then LocalStack's log."""
