@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -25,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.cli import RESULTS_DIR, private_localstack
+from bench.cli import RESULTS_DIR, private_localstack, run_directory
 from bench.cycle import BareCycle, StockTflocal, plain_cycle
 from bench.stats import median
 from embedded_localstack.paths import state_root
@@ -97,31 +95,21 @@ def queue_create_waits(log_file: Path) -> list[float]:
 
 
 def run(rounds: int) -> dict[str, Any]:
-    state_dir = state_root()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-example-", dir=state_dir))
     plugin: list[PluginCycle] = []
     plain: list[BareCycle] = []
-    failed = True
-    try:
-        with (
-            private_localstack(run_dir, services=SERVICES) as (settings, _),
-            HarnessSession(state_dir, label="bench-example") as harness,
-        ):
-            for index in range(rounds):
-                for side in SIDES[index % 2 :] + SIDES[: index % 2]:
-                    log.info("round %d/%d: %s cycle", index + 1, rounds, side)
-                    if side == "plugin":
-                        plugin.append(plugin_cycle(settings.endpoint, run_dir / "workspaces", harness))
-                    else:
-                        plain.append(tflocal_cycle(settings.endpoint, run_dir / "workspaces", state_dir))
-            waits = queue_create_waits(settings.log_file)
-        failed = False
-    finally:
-        if failed:
-            log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    with (
+        run_directory("bench-example-") as run_dir,
+        private_localstack(run_dir, services=SERVICES) as (settings, _),
+        HarnessSession(state_root(), label="bench-example") as harness,
+    ):
+        for index in range(rounds):
+            for side in SIDES[index % 2 :] + SIDES[: index % 2]:
+                log.info("round %d/%d: %s cycle", index + 1, rounds, side)
+                if side == "plugin":
+                    plugin.append(plugin_cycle(settings.endpoint, run_dir / "workspaces", harness))
+                else:
+                    plain.append(tflocal_cycle(settings.endpoint, run_dir / "workspaces", harness.state_dir))
+        waits = queue_create_waits(settings.log_file)
     plugin_cycle_s = median([run.cycle_s for run in plugin])
     tflocal_cycle_s = median([run.cycle_s for run in plain])
     return {

@@ -36,12 +36,16 @@ def is_not_found(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in NOT_FOUND_CODES
 
 
-def exists(call: Callable[..., Any], **kwargs: Any) -> bool:
-    """Whether a describe/get call finds its resource: False on a NotFound error, other errors raised."""
+def found(call: Callable[..., Any], **kwargs: Any) -> Any | None:
+    """What a describe/get call answers, or None when it says NotFound; other errors raised."""
     try:
-        call(**kwargs)
+        return call(**kwargs)
     except ClientError as exc:
         if is_not_found(exc):
-            return False
+            return None
         raise
-    return True
+
+
+def exists(call: Callable[..., Any], **kwargs: Any) -> bool:
+    """Whether a describe/get call finds its resource: False on a NotFound error, other errors raised."""
+    return found(call, **kwargs) is not None

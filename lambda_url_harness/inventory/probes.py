@@ -13,9 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from lambda_url_harness.inventory import exists, is_not_found
+from lambda_url_harness.inventory import exists, found
 
 Attributes = Mapping[str, Any]
 
@@ -36,25 +34,18 @@ def _qualified(attributes: Attributes) -> dict[str, str]:
 
 
 def _lambda_permission(client: Any, attributes: Attributes) -> bool:
-    try:
-        policy = client.get_policy(FunctionName=attributes["function_name"], **_qualified(attributes))["Policy"]
-    except ClientError as error:
-        if is_not_found(error):  # no function, or no policy left on it
-            return False
-        raise
-    return any(statement.get("Sid") == attributes["statement_id"] for statement in json.loads(policy)["Statement"])
+    answer = found(client.get_policy, FunctionName=attributes["function_name"], **_qualified(attributes))
+    if answer is None:  # no function, or no policy left on it
+        return False
+    statements = json.loads(answer["Policy"])["Statement"]
+    return any(statement.get("Sid") == attributes["statement_id"] for statement in statements)
 
 
 def _role_policy_attachment(client: Any, attributes: Attributes) -> bool:
-    try:
-        pages = client.get_paginator("list_attached_role_policies").paginate(RoleName=attributes["role"])
-        return any(
-            policy["PolicyArn"] == attributes["policy_arn"] for page in pages for policy in page["AttachedPolicies"]
-        )
-    except ClientError as error:
-        if is_not_found(error):
-            return False
-        raise
+    answer = found(client.list_attached_role_policies, RoleName=attributes["role"], MaxItems=1000)
+    return answer is not None and any(
+        policy["PolicyArn"] == attributes["policy_arn"] for policy in answer["AttachedPolicies"]
+    )
 
 
 def _log_group(client: Any, attributes: Attributes) -> bool:
@@ -64,44 +55,24 @@ def _log_group(client: Any, attributes: Attributes) -> bool:
 
 
 def _bucket_notification(client: Any, attributes: Attributes) -> bool:
-    try:
-        configuration = client.get_bucket_notification_configuration(Bucket=attributes["bucket"])
-    except ClientError as error:
-        if is_not_found(error):
-            return False
-        raise
+    configuration = found(client.get_bucket_notification_configuration, Bucket=attributes["bucket"]) or {}
     kinds = ("QueueConfigurations", "TopicConfigurations", "LambdaFunctionConfigurations", "EventBridgeConfiguration")
     return any(configuration.get(kind) for kind in kinds)
 
 
 def _queue_policy(client: Any, attributes: Attributes) -> bool:
-    try:
-        found = client.get_queue_attributes(QueueUrl=attributes["queue_url"], AttributeNames=["Policy"])
-    except ClientError as error:
-        if is_not_found(error):
-            return False
-        raise
-    return bool(found.get("Attributes", {}).get("Policy"))
+    answer = found(client.get_queue_attributes, QueueUrl=attributes["queue_url"], AttributeNames=["Policy"]) or {}
+    return bool(answer.get("Attributes", {}).get("Policy"))
 
 
 def _secret(client: Any, attributes: Attributes) -> bool:
-    try:
-        secret = client.describe_secret(SecretId=attributes["arn"])
-    except ClientError as error:
-        if is_not_found(error):
-            return False
-        raise
-    return "DeletedDate" not in secret  # scheduled for deletion is how Secrets Manager deletes
+    secret = found(client.describe_secret, SecretId=attributes["arn"])
+    return secret is not None and "DeletedDate" not in secret  # scheduled for deletion is how it deletes
 
 
 def _kms_key(client: Any, attributes: Attributes) -> bool:
-    try:
-        state = client.describe_key(KeyId=attributes["key_id"])["KeyMetadata"]["KeyState"]
-    except ClientError as error:
-        if is_not_found(error):
-            return False
-        raise
-    return state not in ("PendingDeletion", "PendingReplicaDeletion")
+    key = found(client.describe_key, KeyId=attributes["key_id"])
+    return key is not None and key["KeyMetadata"]["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion")
 
 
 def _call(method: str, **parameters: str) -> Callable[[Any, Attributes], bool]:

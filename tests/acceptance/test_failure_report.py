@@ -9,12 +9,12 @@ environment's failed init, the poller giving up on the batch).
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support import pytest_project
 
 from lambda_url_harness.square.module import REPO_ROOT
 
@@ -90,13 +90,7 @@ def test_a_failing_sqs_triggered_function_shows_its_init_error_in_the_report(tmp
     (project / "infra" / "main.tf").write_text(BROKEN_MODULE % {"python": sys.executable})
     (project / "infra" / "app.py").write_text(BROKEN_HANDLER)
     (project / "test_broken.py").write_text(FAILING_TEST)
-    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    environment = {
-        name: value
-        for name, value in os.environ.items()
-        if name not in ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT", "LOCALSTACK_TEST_SERVICES")
-    }
-    environment["LAMBDA_URL_HARNESS_STATE_DIR"] = str(tmp_path / "state")
+    environment = pytest_project(project, tmp_path / "state")
     run = subprocess.run(
         [
             sys.executable,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import processes_under, wait_until
+from support import processes_under, pytest_project, wait_until
 
 from lambda_url_harness.inventory import exists
 from lambda_url_harness.workspace import OVERRIDE_FILE
@@ -78,10 +78,8 @@ def test_an_interrupted_apply_is_stopped_gracefully_and_destroyed(
     (project / "infra").mkdir(parents=True)
     (project / "infra" / "main.tf").write_text(SLOW_MODULE % {"python": sys.executable})
     (project / "test_slow.py").write_text(SLOW_TEST % {"name": name})
-    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
     state_dir, basetemp = tmp_path / "state", tmp_path / "basetemp"
-    environment = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
-    environment |= {"LOCALSTACK_ENDPOINT": localstack_endpoint, "LAMBDA_URL_HARNESS_STATE_DIR": str(state_dir)}
+    environment = pytest_project(project, state_dir, localstack_endpoint)
     iam = aws_client("iam")
 
     run = subprocess.Popen(

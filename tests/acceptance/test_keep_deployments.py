@@ -7,7 +7,6 @@ the printed destroy command removes everything and checks that nothing is left.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import pytest_project
 
 from lambda_url_harness.inventory import exists
 from lambda_url_harness.kept import KEPT_RECORD
@@ -36,9 +36,7 @@ def test_a_kept_deployment_survives_the_run_and_the_printed_lines_use_and_destro
     project, state_dir = tmp_path / "project", tmp_path / "state"
     shutil.copytree(REPO_ROOT / "tests" / "modules" / "destroy-check", project / "infra")
     (project / "test_keep.py").write_text(KEEPING_TEST)
-    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    environment = {name: value for name, value in os.environ.items() if name != "AWS_ENDPOINT_URL"}
-    environment |= {"LOCALSTACK_ENDPOINT": localstack_endpoint, "LAMBDA_URL_HARNESS_STATE_DIR": str(state_dir)}
+    environment = pytest_project(project, state_dir, localstack_endpoint)
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-s", "--localstack=external", "--keep-deployments", "test_keep.py"],
         cwd=project,

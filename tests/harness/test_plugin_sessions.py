@@ -3,12 +3,12 @@ ask for with the marker, and the phase timings of pytest-xdist workers."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from support import pytest_project
 
 USES_LOCALSTACK = """
 import pytest
@@ -26,10 +26,7 @@ def test_two(localstack):
 
 
 def run_pytest(project: Path, endpoint: str, *args: str) -> subprocess.CompletedProcess[str]:
-    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
-    environment = {name: value for name, value in os.environ.items() if name not in ("AWS_ENDPOINT_URL",)}
-    environment |= {"LOCALSTACK_ENDPOINT": endpoint, "LAMBDA_URL_HARNESS_STATE_DIR": str(project / "state")}
-    environment.pop("LOCALSTACK_TEST_SERVICES", None)
+    environment = pytest_project(project, project / "state", endpoint)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "--localstack=external", *args],
         cwd=project,
