@@ -1,9 +1,9 @@
 """Waiting for something that happens eventually (an object a function writes, a message it sends), bounded.
 
-:func:`eventually` polls a check until it returns a truthy value or raises no :class:`AssertionError` (so a check can
-be a plain ``assert``), and on a timeout fails with a message that says what was awaited, for how long, what the
-check last returned or raised, and whatever ``diagnostics`` add (a deployment adds its functions' recent logs:
-:meth:`lambda_url_harness.deployment.Deployment.eventually`).
+:func:`eventually` polls a check until it returns a truthy value (an ``assert`` failing, a missing key or an AWS
+NotFound such as ``NoSuchKey`` mean "not yet"), and on a timeout fails with a message that says what was awaited,
+for how long, what the check last returned or raised, and whatever ``diagnostics`` add (a deployment adds its
+functions' recent logs: :meth:`lambda_url_harness.deployment.Deployment.eventually`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,22 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from botocore.exceptions import ClientError
+
+from lambda_url_harness.inventory import is_not_found
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 RETRIED = (AssertionError, LookupError)
-"""What a check may raise while the awaited thing is not there yet (``assert``, a missing key); anything else is a
-failure of the check itself and propagates at once. A botocore NotFound is a ``ClientError``: catch it in the check
-and return None (e.g. ``contextlib.suppress``)."""
+"""What a check may raise while the awaited thing is not there yet (``assert``, a missing key), besides an AWS API's
+NotFound (``NoSuchKey``, ``ResourceNotFoundException``, ...: :func:`lambda_url_harness.inventory.is_not_found`);
+anything else is a failure of the check itself and propagates at once."""
+
+
+def _not_yet(error: Exception) -> bool:
+    return isinstance(error, RETRIED) or (isinstance(error, ClientError) and is_not_found(error))
 
 
 class EventuallyTimeout(AssertionError):
@@ -50,7 +58,9 @@ def eventually(
         attempts += 1
         try:
             result = check()
-        except RETRIED as error:
+        except Exception as error:
+            if not _not_yet(error):
+                raise
             last = f"raised {type(error).__name__}: {error}"
         else:
             if result:

@@ -51,3 +51,22 @@ def test_other_errors_of_the_check_propagate_at_once() -> None:
 
     with pytest.raises(ValueError, match="a bug in the check"):
         eventually(check, timeout_s=30)
+
+
+def test_an_aws_not_found_means_not_yet_and_other_aws_errors_propagate() -> None:
+    from botocore.exceptions import ClientError
+
+    def error(code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "m"}}, "GetObject")
+
+    answers = iter([error("NoSuchKey"), error("ResourceNotFoundException"), b"body"])
+
+    def check() -> bytes:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert eventually(check, timeout_s=10, interval_s=0.01) == b"body"
+    with pytest.raises(ClientError, match="AccessDenied"):
+        eventually(lambda: (_ for _ in ()).throw(error("AccessDenied")), timeout_s=10)

@@ -6,7 +6,6 @@ aws provider waiting on SQS); it is destroyed when the module ends, and the dest
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -14,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from lambda_url_harness.deployment import Deployment
 
@@ -60,10 +58,8 @@ def test_an_object_put_by_the_test_is_processed_too(app: Deployment, aws_client:
     bucket = app.output("bucket_name")
     s3.put_object(Bucket=bucket, Key="incoming/fromtest.txt", Body=b"put by the test")
 
-    def processed() -> dict[str, Any] | None:
-        with contextlib.suppress(ClientError):  # NoSuchKey until the worker wrote it
-            return json.loads(s3.get_object(Bucket=bucket, Key="processed/fromtest.json")["Body"].read())
-        return None
+    def processed() -> dict[str, Any]:  # NoSuchKey until the worker wrote it: eventually() keeps trying
+        return dict(json.loads(s3.get_object(Bucket=bucket, Key="processed/fromtest.json")["Body"].read()))
 
     assert app.eventually(processed, timeout_s=60, what="processed/fromtest.json")["words"] == 4
 
