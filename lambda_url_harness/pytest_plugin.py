@@ -251,6 +251,7 @@ def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
         keep = bool(config.getoption("--keep-deployments")) and handle.owned
         if keep:
             config.stash[KEPT_KEY].append(_how_to_stop(handle))
+            handle.mark_run_ended()  # its state dir goes at a run after it was stopped
         elif request.session.testsfailed and handle.scratch:
             log.warning("kept the LocalStack state dir for its log until the next run: %s", handle.state_dir)
         harness.release_localstack(handle, keep=keep, keep_state=bool(request.session.testsfailed))
