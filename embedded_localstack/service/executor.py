@@ -60,6 +60,7 @@ from embedded_localstack.service.patches.function_gateway import FUNCTION_GATEWA
 from embedded_localstack.service.sandbox.cgroups import (
     Cgroup,
     environment_cgroup_name,
+    limit_all_environments,
     remove_stale_cgroups,
     start_reaper,
 )
@@ -74,6 +75,7 @@ from embedded_localstack.service.sandbox.layout import (
 )
 from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_mode
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
+from embedded_localstack.settings import ResourceSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -90,6 +92,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
+        self._resources = ResourceSettings()
         self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
     def sandboxed(self) -> bool:
@@ -102,6 +105,8 @@ class SandboxMode:
                 if mode == "bwrap":
                     remove_stale_cgroups()
                     self._reaper = start_reaper()
+                    self._resources = ResourceSettings.from_environment()
+                    limit_all_environments(self._resources)
                     network_problem = probe_pasta()
                     if network_problem is not None:
                         LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
@@ -113,6 +118,10 @@ class SandboxMode:
         """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
         LocalStack's internal endpoints), or None (host network)."""
         return function_gateway_port() if self.sandboxed() and self._own_network else None
+
+    def cpu(self) -> str:
+        """How environments get CPU (``EMBEDDED_LAMBDA_CPU``: ``core`` or ``aws``)."""
+        return self._resources.cpu if self.sandboxed() else "core"
 
 
 SANDBOX = SandboxMode()
@@ -180,9 +189,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         storage = self.function_version.config.ephemeral_storage
         return int(getattr(storage, "size", None) or DEFAULT_EPHEMERAL_MB)
 
-    def _memory_limit_mb(self) -> int:
-        # /tmp is a tmpfs whose pages the memory cgroup charges; AWS counts ephemeral storage separately.
-        return int(self.function_version.config.memory_size) + self._tmp_mb()
+    def _limit(self, cgroup: Cgroup) -> None:
+        """MemorySize (its /tmp aside, as AWS counts them) and CPU (a core, or AWS's share) for this function."""
+        cgroup.limit(int(self.function_version.config.memory_size), self._tmp_mb(), SANDBOX.cpu())
 
     def _function_environment(self, env_vars: dict[str, str]) -> dict[str, str]:
         """What the function sees: LocalStack's AWS variables and the function's own, never our environment."""
@@ -271,6 +280,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._end_process()
             raise LambdaRuntimeException(f"function process sent {frame.kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
+        if self._cgroup is not None:  # frozen until its first invoke, like AWS's environments between invokes
+            self._cgroup.freeze()
         # Only now, so that starting the next spare never competes with this cold start for CPU.
         if spares:
             SPARES.replenish_in_background(runtime, interpreter)
@@ -305,7 +316,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         spec = dataclasses.replace(spec, channel_fd=theirs.fileno())
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
-            self._cgroup.limit_memory(self._memory_limit_mb())
+            self._limit(self._cgroup)
         output = self._output.new_pipe()
         try:
             self._process = launch(spec, self._environment, output, self._cgroup)
@@ -321,7 +332,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             fill_task_root(self._code_dir(), spare.task_root)
         if spare.cgroup is not None:
             spare.cgroup.rename(environment_cgroup_name(self.id))
-            spare.cgroup.limit_memory(self._memory_limit_mb())
+            self._limit(spare.cgroup)
         cwd = self._environment["LAMBDA_TASK_ROOT"]
         frame = encode_frame(CONFIGURE, "", json.dumps({"environ": self._environment, "cwd": cwd}).encode())
         output = self._output.new_pipe()
@@ -381,11 +392,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             return self._answer_init_failure(request_id, init_ms)
         channel = self._channel
         assert channel is not None
+        if self._cgroup is not None:
+            self._cgroup.thaw()
         try:
             channel.send(INVOKE, request_id, json.dumps(payload).encode())
         except ProcessGone as error:
             raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
         result, status, error_type = self._await_result(channel, request_id, started)
+        if self._cgroup is not None:  # nothing of it runs until the next invoke (AWS freezes it once answered)
+            self._cgroup.freeze()
         duration_ms = (time.perf_counter() - started) * 1000
         result.logs = self._invocation_logs(request_id, duration_ms, init_ms, status, error_type)
         return result

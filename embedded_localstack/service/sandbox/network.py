@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from embedded_localstack.service.sandbox.bwrap import command
+from embedded_localstack.service.sandbox.cgroups import Cgroup
 from embedded_localstack.service.sandbox.host_addresses import HOST_ADDRESSES
 from embedded_localstack.service.sandbox.layout import LaunchSpec
 
@@ -26,7 +27,7 @@ NETWORK_SETUP_TIMEOUT_S = 15.0
 
 
 def start_with_own_network(
-    spec: LaunchSpec, popen: Any, prefix: list[str], inside_only: Mapping[str, str]
+    spec: LaunchSpec, popen: Any, prefix: list[str], inside_only: Mapping[str, str], cgroup: Cgroup | None = None
 ) -> subprocess.Popen[bytes]:
     """bwrap in a new network namespace, held before the function starts until pasta has connected it.
 
@@ -68,6 +69,8 @@ def start_with_own_network(
             raise
         NETWORK_HELPERS.add(helper, namespace)
         _wait_until_forwarding(child, spec.gateway_port, helper)
+        if cgroup is not None:  # they only wait for the sandbox: freezing them would only cost time
+            cgroup.freezer.exempt((process.pid, helper.pid))
         os.write(block_write, b"1")
     except (OSError, ValueError) as error:
         with contextlib.suppress(ProcessLookupError):
