@@ -1,7 +1,8 @@
 # Everything runs from a fresh clone: targets create the virtualenvs they need.
 #   make deploy   - LocalStack (found or embedded) + tflocal apply in the repo root + call the URL
 #   make destroy  - tflocal destroy in the root, stop LocalStack if deploy started it
-#   make test     - unit, terraform, embedded-executor and acceptance tests; leaves nothing running
+#   make test     - the type check, then unit, terraform, embedded-executor and acceptance tests; leaves nothing running
+#   make unit     - the fast tests alone (no LocalStack, no Terraform apply; well under a minute)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -14,10 +15,10 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help sandbox-tools lock runtime venv start stop status deploy destroy recover test lint fmt bench clean
+.PHONY: help sandbox-tools lock runtime venv start stop status deploy destroy recover test unit typecheck lint fmt bench clean
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
 
 # Every virtualenv installs exact pins from a lock file (`make lock` regenerates them):
 #   .venv             harness + dev tools: pyproject.toml (dependencies + dev extra) -> requirements/harness.lock
@@ -54,7 +55,7 @@ $(VENV)/.installed: pyproject.toml $(HARNESS_LOCK)
 # What AWS's runtimes ship goes from its lock into $(LS_VENV)/lambda-runtime/<runtime>: boto3 & co. for every
 # python3.X with a host interpreter, Node.js 20/22/24 (PyPI wheels) and the AWS SDK for JavaScript (npm ci).
 $(LS_VENV)/.installed: pyproject.toml $(LS_LOCK) $(LAMBDA_RUNTIME_LOCKS)
-	$(call make-venv,$(LS_VENV),localstack-core and the Lambda runtimes for embedded mode; ~2-3 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e . && $(LS_VENV)/bin/python -m embedded_localstack.runtime_packages $(LS_VENV))
+	$(call make-venv,$(LS_VENV),localstack-core and the Lambda runtimes for embedded mode; ~2-3 min the first time,-r $(LS_LOCK),$(LS_VENV)/bin/pip install --no-deps -e . && $(LS_VENV)/bin/python -m embedded_localstack.runtime_install $(LS_VENV))
 
 # checkov in its own venv (requirements/scan.in says why).
 $(SCAN_VENV)/.installed: $(SCAN_LOCK)
@@ -80,8 +81,8 @@ $(VENV)/.uv-$(UV_VERSION):
 	@$(VENV)/bin/pip install -q uv==$(UV_VERSION)
 	@touch $@
 
-$(STATE)/terraform.rc: lambda_url_harness/tfconfig.py
-	@$(PYTHON) -m lambda_url_harness.tfconfig --state-dir $(STATE) >/dev/null
+$(STATE)/terraform.rc: lambda_url_harness/terraform/tfconfig.py embedded_localstack/paths.py
+	@$(PYTHON) -m lambda_url_harness.terraform.tfconfig --state-dir $(STATE) >/dev/null
 
 # The embedded Lambda sandbox (docs/embedded-mode.md) needs bubblewrap, and pasta (Debian `passt`) for the
 # functions' own network namespaces, on Linux. Installed with apt when missing and running as root; otherwise a
@@ -123,10 +124,20 @@ destroy: runtime ## tflocal destroy in the repo root; stop LocalStack if deploy 
 recover: runtime ## clear what a killed run left (its LocalStack, tflocal, workspaces), nothing else
 	@$(PY) -m lambda_url_harness recover
 
-test: venv ## run every test (unit, terraform, embedded, acceptance); leaves nothing running
+test: venv typecheck ## type check, then every test (unit, terraform, embedded, acceptance); leaves nothing running
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-lint: venv ## ruff and terraform fmt
+# The fast tests: the harness and embedded mode's host side against real loopback servers and processes, the
+# service's pure units, the handler, the packager, the README tables. No LocalStack, no Terraform apply.
+UNIT_TESTS := tests/harness tests/control tests/unit tests/test_handler.py tests/test_package_lambda.py \
+              tests/test_readme_tables.py
+unit: $(VENV)/.installed ## the fast tests alone: no LocalStack, no Terraform apply (~30 s)
+	@$(PY) -m pytest -m "not (terraform or embedded or acceptance)" $(UNIT_TESTS) $(PYTEST_ARGS)
+
+typecheck: $(VENV)/.installed ## mypy over the harness, bench and embedded mode's host side (pyproject.toml [tool.mypy])
+	@$(VENV)/bin/mypy
+
+lint: venv typecheck ## ruff, mypy and terraform fmt
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@terraform fmt -check -recursive

@@ -3,20 +3,19 @@
 The plugin (:mod:`lambda_url_harness.pytest_plugin`, registered by the package's ``pytest11`` entry point)
 provides ``localstack``, ``localstack_endpoint``, ``aws_client`` and the ``terraform_deploy*`` factories, and
 the options ``--localstack``, ``--keep-deployments``, ``--terraform-output``, ... (docs/harness.md). Here:
-the square module's copy rules and default name, and one shared deployment of it.
+the square module's copy rules and default name (:mod:`lambda_url_harness.square.module`), and one shared
+deployment of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
-
-DeployFactory = Callable[..., Deployment]
+from lambda_url_harness.pytest_plugin import DeployFactory
+from lambda_url_harness.square.module import DEFAULT_VARIABLES, REPO_ROOT, SQUARE_MODULE_ITEMS, wait_for_first_200
 
 
 def _square(factory: DeployFactory) -> DeployFactory:
@@ -26,7 +25,7 @@ def _square(factory: DeployFactory) -> DeployFactory:
         By default the module root gets ``function_name = "square-<suffix>"``.
         """
         if variables is None:
-            variables = {"function_name": "square-{suffix}"} if root == "." else {}
+            variables = dict(DEFAULT_VARIABLES) if root == "." else {}
         return factory(REPO_ROOT, variables, root=root, include=SQUARE_MODULE_ITEMS, apply=apply, name="square")
 
     return deploy
@@ -48,5 +47,5 @@ def square_deployment(terraform_deploy_session: DeployFactory) -> Deployment:
     use ``deploy_module`` instead.
     """
     deployment = _square(terraform_deploy_session)()
-    deployment.wait_for_first_200()
+    wait_for_first_200(deployment)
     return deployment

@@ -21,10 +21,12 @@ from typing import Any
 from bench import cycle, functions, http_load, machine, report, sandbox_compare
 from bench.loopback_server import loopback_server
 from bench.stats import latency_summary_ms, median
-from embedded_localstack.control.lifecycle import EmbeddedSettings, port_is_free, process_tree, running_pid, stop
-from lambda_url_harness.localstack import free_port
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR
-from lambda_url_harness.timing import PhaseTimer
+from embedded_localstack.control.lifecycle import EmbeddedSettings, running_pid, stop
+from embedded_localstack.control.ports import free_port, port_is_free
+from embedded_localstack.control.processes import is_running, process_tree
+from embedded_localstack.paths import state_root
+from lambda_url_harness.session import HarnessSession
+from lambda_url_harness.square.module import REPO_ROOT
 
 log = logging.getLogger("bench")
 
@@ -42,7 +44,8 @@ class Samples:
     loopback: list[float] = field(default_factory=list)
     cold: list[float] = field(default_factory=list)
     throughput: dict[str, dict[str, Any]] = field(default_factory=dict)
-    diagnostics: dict[str, float] = field(default_factory=dict)
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    """Figures that explain the others (CPU per call, every cycle's phases)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +108,7 @@ def private_localstack(
         pid = running_pid(settings)
         leftovers = process_tree(pid) if pid else set()
         stop(settings)
-        alive = {p for p in leftovers if machine.is_running(p)}
+        alive = {p for p in leftovers if is_running(p)}
         if alive or not port_is_free(settings.host, settings.port):
             log.error(
                 "after stop: processes %s alive, port %s free: %s",
@@ -120,8 +123,9 @@ def private_localstack(
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
     sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None, "freeze_thaw_ms": None}
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=STATE_DIR))
+    state_dir = state_root()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=state_dir))
     failed = True
     try:
         with contextlib.ExitStack() as localstacks:
@@ -138,7 +142,8 @@ def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
             if not args.skip_terraform:
                 stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
                 log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
-                cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, PhaseTimer())
+                with HarnessSession(state_dir, label="bench") as harness:
+                    cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, harness)
         failed = False
     finally:
         if failed:
@@ -197,8 +202,13 @@ def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None)
         harness_cycle_s = median([run.cycle_s for run in harness])
         result["cycle_overhead_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in bare]), 4)
         result["cycle_vs_stock_ratio"] = round(harness_cycle_s / median([run.cycle_s for run in stock]), 4)
-        for key, runs in (("harness_cycles", harness), ("bare_cycles", bare), ("stock_cycles", stock)):
-            samples.diagnostics[key] = [vars(run) for run in runs]  # type: ignore[assignment]
+        every_cycle: dict[str, Sequence[cycle.BareCycle]] = {
+            "harness_cycles": harness,
+            "bare_cycles": bare,
+            "stock_cycles": stock,
+        }
+        for key, cycles_of_side in every_cycle.items():
+            samples.diagnostics[key] = [vars(run) for run in cycles_of_side]
     else:
         result["terraform"] = {"init_s": None, "apply_s": None, "first_200_s": None, "destroy_s": None}
         result["bare_terraform"] = {"apply_s": None, "destroy_s": None}
@@ -222,7 +232,7 @@ def compose(ready_s: float, samples: Samples, cycles: cycle.CycleResults | None)
 
 def write_outputs(directory: Path, result: dict[str, Any], samples: Samples) -> None:
     report.write_json(result, directory / "latest.json")
-    detail = {
+    detail: dict[str, Any] = {
         "machine": machine.describe(),
         "samples_s": {
             "python_floor": samples.python_floor,

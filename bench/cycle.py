@@ -1,7 +1,7 @@
 """The deploy cycle three ways: the harness's, bare ``terraform``, and a user's plain ``tflocal`` on stock LocalStack.
 
-* **harness**: ``Deployment`` (tflocal via python-terraform, with the harness's settings: ``GOGC``, destroy
-  without refresh) against the tuned embedded LocalStack.
+* **harness**: a ``Deployment`` of a harness session (tflocal via python-terraform, with the harness's settings:
+  ``GOGC``, destroy without refresh, one shared aws provider) against the tuned embedded LocalStack.
 * **bare**: plain ``terraform apply/destroy`` against the same tuned LocalStack, with the very provider block
   tflocal would generate (``DRY_RUN=1 tflocal``, written before timing): the difference to the harness is what
   the harness adds or saves on the Terraform side.
@@ -21,16 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS, STATE_DIR
-from lambda_url_harness.terraform import (
-    CommandTimeouts,
-    TerraformError,
-    default_tflocal_binary,
-    run_bounded,
-    tflocal_env,
-)
-from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.errors import TerraformError
+from lambda_url_harness.session import HarnessSession
+from lambda_url_harness.square.module import REPO_ROOT, SQUARE_MODULE_ITEMS, wait_for_first_200
+from lambda_url_harness.terraform.runner import run_bounded
+from lambda_url_harness.terraform.state import TerraformState
+from lambda_url_harness.terraform.tflocal import CommandTimeouts, default_tflocal_binary, tflocal_env
 from lambda_url_harness.workspace import Workspace, create_workspace
 
 log = logging.getLogger(__name__)
@@ -70,12 +66,11 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def harness_cycle(endpoint: str, parent: Path, timer: PhaseTimer) -> HarnessCycle:
+def harness_cycle(endpoint: str, parent: Path, harness: HarnessSession) -> HarnessCycle:
     workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    deployment = Deployment(
+    deployment = harness.deployment(
         workspace.root,
         endpoint,
-        timer,
         variables={"function_name": f"bench-{workspace.suffix}"},
         label=f"harness:{workspace.suffix}",
         suffix=workspace.suffix,
@@ -83,19 +78,21 @@ def harness_cycle(endpoint: str, parent: Path, timer: PhaseTimer) -> HarnessCycl
     try:
         init_s = _timed(deployment.init)
         apply_s = _timed(deployment.apply)
-        first_200_s = _timed(deployment.wait_for_first_200)
+        first_200_s = _timed(lambda: wait_for_first_200(deployment))
         destroy_s = _timed(deployment.destroy)
     finally:
         deployment.destroy()  # a no-op after a successful destroy; cleans up after a failure
     return HarnessCycle(apply_s=apply_s, destroy_s=destroy_s, init_s=init_s, first_200_s=first_200_s)
 
 
-def bare_cycle(endpoint: str, parent: Path) -> BareCycle:
-    return _plain_cycle(BareTerraform(create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS), endpoint))
+def bare_cycle(endpoint: str, parent: Path, state_dir: Path) -> BareCycle:
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
+    return _plain_cycle(BareTerraform(workspace, endpoint, state_dir))
 
 
-def stock_cycle(endpoint: str, parent: Path) -> BareCycle:
-    return _plain_cycle(StockTflocal(create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS), endpoint))
+def stock_cycle(endpoint: str, parent: Path, state_dir: Path) -> BareCycle:
+    workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
+    return _plain_cycle(StockTflocal(workspace, endpoint, state_dir))
 
 
 def _plain_cycle(runner: BareTerraform) -> BareCycle:
@@ -113,7 +110,9 @@ def _plain_cycle(runner: BareTerraform) -> BareCycle:
 SIDES = ("harness", "stock", "bare")
 
 
-def run_rounds(endpoint: str, stock_endpoint: str | None, parent: Path, rounds: int, timer: PhaseTimer) -> CycleResults:
+def run_rounds(
+    endpoint: str, stock_endpoint: str | None, parent: Path, rounds: int, harness: HarnessSession
+) -> CycleResults:
     """``rounds`` cycles of each side; round ``i`` starts with side ``i mod 3`` (stock skipped without endpoint)."""
     results = CycleResults()
     for index in range(rounds):
@@ -123,21 +122,21 @@ def run_rounds(endpoint: str, stock_endpoint: str | None, parent: Path, rounds: 
                 continue
             log.info("round %d/%d: %s cycle", index + 1, rounds, side)
             if side == "harness":
-                results.harness.append(harness_cycle(endpoint, parent, timer))
+                results.harness.append(harness_cycle(endpoint, parent, harness))
             elif side == "bare":
-                results.bare.append(bare_cycle(endpoint, parent))
+                results.bare.append(bare_cycle(endpoint, parent, harness.state_dir))
             else:
                 assert stock_endpoint is not None
-                results.stock.append(stock_cycle(stock_endpoint, parent))
+                results.stock.append(stock_cycle(stock_endpoint, parent, harness.state_dir))
     return results
 
 
 class BareTerraform:
     """Plain ``terraform`` in a workspace whose provider block is the one tflocal generates (no harness settings)."""
 
-    def __init__(self, workspace: Workspace, endpoint: str) -> None:
+    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path) -> None:
         self.workspace = workspace
-        self.env = tflocal_env(endpoint, STATE_DIR, tuned=False)
+        self.env = tflocal_env(endpoint, state_dir, tuned=False)
         self.variables = ["-var", f"function_name=bench-bare-{workspace.suffix}"]
 
     def _run(self, argv: list[str], timeout_s: float, extra_env: dict[str, str] | None = None) -> None:
@@ -160,15 +159,14 @@ class BareTerraform:
         )
 
     def has_resources(self) -> bool:
-        state = self.workspace.root / "terraform.tfstate"
-        return state.is_file() and '"resources": []' not in state.read_text()
+        return TerraformState.read(self.workspace.root).has_resources
 
 
 class StockTflocal(BareTerraform):
     """``tflocal`` as a user types it: ``tflocal apply -auto-approve``, no harness settings (no ``GOGC``)."""
 
-    def __init__(self, workspace: Workspace, endpoint: str) -> None:
-        super().__init__(workspace, endpoint)
+    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path) -> None:
+        super().__init__(workspace, endpoint, state_dir)
         self.variables = ["-var", f"function_name=bench-stock-{workspace.suffix}"]
         self.tflocal = default_tflocal_binary()
 

@@ -25,9 +25,9 @@ from botocore.config import Config
 
 from bench.http_load import Target, call, client_session
 from embedded_localstack.service.interpreters import INTERPRETER_FLAGS, InterpreterResolver
+from lambda_url_harness.aws import DEFAULT_REGION, localstack_session
 from lambda_url_harness.function_url import routed_url
-from lambda_url_harness.inventory import localstack_session
-from lambda_url_harness.project import DEFAULT_REGION, REPO_ROOT
+from lambda_url_harness.square.module import REPO_ROOT
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,8 @@ class _SquareLikeHandler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(ANSWER)))
-        self._headers_buffer.append(b"\r\n" + ANSWER)  # headers and body in one segment
+        # Headers and body in one segment: the body joins http.server's private header buffer (not in typeshed).
+        self._headers_buffer.append(b"\r\n" + ANSWER)  # type: ignore[attr-defined]
         self.flush_headers()
 
     def log_message(self, format: str, *args: object) -> None:

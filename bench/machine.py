@@ -1,4 +1,4 @@
-"""What the numbers were measured on, and how much CPU a process tree used (from /proc)."""
+"""What the numbers were measured on, and how much CPU a process tree used."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import platform
 import subprocess
 from pathlib import Path
 
-from embedded_localstack.control.lifecycle import process_tree
+import psutil
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from embedded_localstack.control.processes import process_tree
 
 
 def describe() -> dict[str, str | int | float]:
@@ -35,21 +35,13 @@ def describe() -> dict[str, str | int | float]:
     }
 
 
-def is_running(pid: int) -> bool:
-    """True unless ``pid`` is gone or a zombie (ended, waiting to be reaped)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of ``pid`` so far (0 if it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return float(times.user + times.system)
 
 
 def tree_cpu_seconds(root_pid: int) -> tuple[float, float]:

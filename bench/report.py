@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-GOALS = (
+Reading = Callable[[Mapping[str, Any]], Any]
+"""How one figure is read from the result document."""
+
+GOALS: tuple[tuple[str, Reading, Reading], ...] = (
     # (label, how to read the value from the result, limit, what the limit is relative to). Every goal is a ratio
     # of two numbers measured in the same run (absolute times move 2x with the load of a shared machine).
     ("cycle_vs_stock_ratio <= 0.85", lambda r: r.get("cycle_vs_stock_ratio"), lambda r: 0.85),
@@ -90,7 +93,7 @@ def plot_latency(
     for label, samples, colour in series:
         if samples:
             values = [value * 1000 for value in samples]
-            axis.hist(values, bins=bins, alpha=0.6, color=colour, label=f"{label} (n={len(values)})")
+            axis.hist(values, bins=bins.tolist(), alpha=0.6, color=colour, label=f"{label} (n={len(values)})")
             axis.axvline(float(np.median(values)), color=colour, linestyle="--", linewidth=1)
     axis.set_xscale("log")
     axis.set_xlabel("latency per call (ms, log scale); dashed lines: medians")

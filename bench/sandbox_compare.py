@@ -54,8 +54,10 @@ def compare(
                 endpoint, function = targets[mode]
                 cold[mode] += functions.cold_starts(endpoint, function, 1, first_index=version)
     freeze_thaw = freeze_thaw_ms(on.log_file.read_text(errors="replace"))  # the LocalStacks have stopped: complete
-    summary = {mode: {"warm_ms": latency_summary_ms(warm[mode]), "cold_start_ms": round(median(cold[mode]) * 1000, 3)}
-               for mode in MODES}  # fmt: skip
+    summary: dict[str, dict[str, Any]] = {
+        mode: {"warm_ms": latency_summary_ms(warm[mode]), "cold_start_ms": round(median(cold[mode]) * 1000, 3)}
+        for mode in MODES
+    }
     return {
         "warm_p50_ratio": round(summary["bwrap"]["warm_ms"]["p50"] / summary["off"]["warm_ms"]["p50"], 4),
         "cold_start_ratio": round(summary["bwrap"]["cold_start_ms"] / summary["off"]["cold_start_ms"], 4),

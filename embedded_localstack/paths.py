@@ -1,14 +1,16 @@
-"""Where the project keeps state on disk: one root for every run record, PID file, log and cache.
+"""Where the project keeps things on disk: the state root and every file and directory under it, each named once.
 
 ``$LAMBDA_URL_HARNESS_STATE_DIR`` wins. Otherwise a source checkout (this package next to ``pyproject.toml``)
 keeps its state in ``<checkout>/.state`` (gitignored), and an installed copy (a foreign project using the
-pytest plugin) in the user's cache directory. Standard library only: LocalStack's own venv imports it too.
+pytest plugin) in the user's cache directory. Standard library only: the Makefile runs
+``lambda_url_harness.terraform.tfconfig`` (which reads it) before any virtualenv exists.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 STATE_DIR_VARIABLE = "LAMBDA_URL_HARNESS_STATE_DIR"
@@ -34,3 +36,53 @@ def state_root() -> Path:
     if override:
         return Path(override).resolve()
     return (CHECKOUT_ROOT / ".state") if is_checkout() else user_cache_dir() / "state"
+
+
+def checkout_localstack_python() -> Path:
+    """The interpreter of the checkout's LocalStack venv (``make venv`` creates it)."""
+    return CHECKOUT_ROOT / ".venv-localstack" / "bin" / "python"
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The files and directories under one state root (``root``; :meth:`current` for the configured one)."""
+
+    root: Path
+
+    @classmethod
+    def current(cls) -> StatePaths:
+        return cls(state_root())
+
+    @property
+    def localstack(self) -> Path:
+        """The state dir of the LocalStack ``make start`` / ``make deploy`` run on port 4566 (data, log, PID file)."""
+        return self.root / "localstack"
+
+    def scratch_localstack(self, port: int) -> Path:
+        """A test session's own LocalStack on a free port: never the one ``make stop`` stops; removed after it."""
+        return self.root / f"localstack-test-{port}"
+
+    @property
+    def runs(self) -> Path:
+        """Run records: what each running harness process created that outlives it if it is killed."""
+        return self.root / "runs"
+
+    @property
+    def terraform_rc(self) -> Path:
+        """The generated Terraform CLI config for an offline provider mirror."""
+        return self.root / "terraform.rc"
+
+    @property
+    def plugin_cache(self) -> Path:
+        """Terraform's provider cache when providers come from the registry (one download per machine)."""
+        return self.root / "plugin-cache"
+
+    @property
+    def deploy_record(self) -> Path:
+        """Which LocalStack ``make deploy`` used, and whether it started it (``make destroy`` reads it)."""
+        return self.root / "deploy.json"
+
+    @property
+    def deploy_lock(self) -> Path:
+        """Held by ``make deploy`` / ``make destroy``: one at a time in the repo root."""
+        return self.root / "deploy.lock"

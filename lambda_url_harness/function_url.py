@@ -27,7 +27,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from requests.adapters import HTTPAdapter
 
-from lambda_url_harness.inventory import localstack_session
+from lambda_url_harness.aws import localstack_session
+from lambda_url_harness.errors import FunctionUrlError
 
 log = logging.getLogger(__name__)
 
@@ -39,17 +40,10 @@ FUNCTION_ERROR_STATUS = 502
 """What a Function URL answers when the function raised, timed out or crashed (AWS and LocalStack alike)."""
 
 
-class FunctionUrlError(RuntimeError):
-    """The Function URL did not answer as expected within the allowed attempts."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        """The last HTTP status seen, None when there was no answer."""
-
-
 def is_local_only_host(host: str | None) -> bool:
-    return bool(host) and any(host.lower().rstrip(".").endswith(suffix) for suffix in LOCAL_ONLY_SUFFIXES)
+    if not host:
+        return False
+    return any(host.lower().rstrip(".").endswith(suffix) for suffix in LOCAL_ONLY_SUFFIXES)
 
 
 def _default_port(scheme: str) -> int:
@@ -74,7 +68,15 @@ class EndpointRoutingAdapter(HTTPAdapter):
         super().__init__(**kwargs)
         self.endpoint = endpoint
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         url, host_header = routed_url(request.url or "", self.endpoint)
         if host_header is not None:
             log.debug("routing %s via %s (Host: %s)", request.url, url, host_header)
@@ -82,8 +84,8 @@ class EndpointRoutingAdapter(HTTPAdapter):
             request.headers["Host"] = host_header
             # A proxy from the environment would resolve the original host (or refuse
             # loopback); routed requests go straight to LocalStack.
-            kwargs["proxies"] = {}
-        return super().send(request, **kwargs)
+            proxies = {}
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
 
 
 URL_REGION = re.compile(r"\.lambda-url\.([a-z0-9-]+)\.", re.IGNORECASE)

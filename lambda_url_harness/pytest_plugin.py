@@ -2,7 +2,7 @@
 
 Installed with the package (``pip install <this repo>``), it adds
 
-* fixture ``localstack`` (session): a :class:`~lambda_url_harness.localstack.LocalStackHandle` (``.endpoint``),
+* fixture ``localstack`` (session): a :class:`~lambda_url_harness.localstack_handle.LocalStackHandle` (``.endpoint``),
   found or started per ``--localstack=auto|external|docker|embedded`` and stopped at the end if this session
   started it; ``localstack_endpoint`` and ``aws_client("lambda")`` (boto3, test credentials) next to it;
 * fixtures ``terraform_deploy`` (function scope), ``terraform_deploy_module`` and ``terraform_deploy_session``:
@@ -23,33 +23,22 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from embedded_localstack.control.lifecycle import parse_services
+from embedded_localstack.control.health import parse_services
 from embedded_localstack.paths import state_root
+from lambda_url_harness.aws import localstack_session
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.inventory import localstack_session
-from lambda_url_harness.localstack import (
-    DiscoveryOptions,
-    LocalStackHandle,
-    LocalStackUnavailableError,
-    Mode,
-    acquire,
-)
-from lambda_url_harness.project import DEFAULT_REGION
-from lambda_url_harness.provider_proxy import ValidationCache
-from lambda_url_harness.provider_server import shared_validation_cache
-from lambda_url_harness.runs import RunLedger, recover_stale_runs
-from lambda_url_harness.terraform import run_bounded
-from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.discovery import DiscoveryOptions, Mode
+from lambda_url_harness.errors import LocalStackUnavailableError
+from lambda_url_harness.localstack_handle import LocalStackHandle
+from lambda_url_harness.session import HarnessSession
 from lambda_url_harness.workspace import create_workspace
 
 log = logging.getLogger(__name__)
@@ -57,36 +46,12 @@ SERVICES_VARIABLE = "LOCALSTACK_TEST_SERVICES"
 """Default of ``--localstack-services``."""
 
 DeployFactory = Callable[..., Deployment]
+"""``deploy(module_dir, variables=None, *, root=".", include=None, apply=True, name=None) -> Deployment``."""
 
-
-@dataclass
-class SessionState:
-    """What one pytest session (or xdist worker) of the plugin keeps: no module-level state."""
-
-    state_dir: Path
-    timer: PhaseTimer = field(default_factory=PhaseTimer)
-    ledger: RunLedger | None = None
-    kept: list[str] = field(default_factory=list)
-    """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
-    reuse_provider: bool = True
-    """False with ``--no-provider-reuse``: Terraform starts its own aws providers for every command."""
-
-    def shared_validation_cache(self) -> ValidationCache:
-        if self.validation_cache is None:
-            self.validation_cache = shared_validation_cache()
-        return self.validation_cache
-
-    def remove_validation_cache(self) -> None:
-        cache, self.validation_cache = self.validation_cache, None
-        if cache is not None:
-            shutil.rmtree(cache.directory, ignore_errors=True)
-
-    validation_cache: ValidationCache | None = None
-    """The aws providers' answers to config validations, shared by the session's deployments (a temp dir, created
-    with the first deployment, removed at the end)."""
-
-
-STATE_KEY = pytest.StashKey[SessionState]()
+STATE_KEY = pytest.StashKey[HarnessSession]()
+"""The session's :class:`~lambda_url_harness.session.HarnessSession` (one per pytest session or xdist worker)."""
+KEPT_KEY = pytest.StashKey[list[str]]()
+"""How to destroy what ``--keep-deployments`` left running, printed in the summary."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -135,9 +100,15 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_services(config.getoption("--localstack-services"))
     except ValueError as exc:
         raise pytest.UsageError(f"--localstack-services: {exc}") from None
-    state = SessionState(state_dir=state_root(), reuse_provider=not config.getoption("--no-provider-reuse"))
-    state.ledger = RunLedger(state.state_dir, label=_run_label(config))  # inspects no process until used
-    config.stash[STATE_KEY] = state
+    echo = functools.partial(say, config) if config.getoption("--terraform-output") else None
+    config.stash[STATE_KEY] = HarnessSession(
+        state_root(),
+        label=_run_label(config),
+        reuse_provider=not config.getoption("--no-provider-reuse"),
+        share_validations=True,  # the session's deployments validate each configuration once
+        echo=echo,
+    )
+    config.stash[KEPT_KEY] = []
 
 
 def _run_label(config: pytest.Config) -> str:
@@ -147,27 +118,26 @@ def _run_label(config: pytest.Config) -> str:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Before anything starts: a SIGKILLed earlier run may have left LocalStack, tflocal or state behind.
-    recover_stale_runs(session.config.stash[STATE_KEY].state_dir)
+    session.config.stash[STATE_KEY].recover()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    state = config.stash.get(STATE_KEY, None)
-    if state is not None:
-        state.remove_validation_cache()
-    if state is not None and state.ledger is not None:
-        state.ledger.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
+    harness = config.stash.get(STATE_KEY, None)
+    if harness is not None:
+        harness.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    state = config.stash.get(STATE_KEY, None)
-    if state is None:
+    harness = config.stash.get(STATE_KEY, None)
+    if harness is None:
         return
-    if state.timer.records:
+    if harness.timer.records:
         terminalreporter.write_sep("-", "deployment phase timings")
-        terminalreporter.write_line(state.timer.summary())
-    if state.kept:
+        terminalreporter.write_line(harness.timer.summary())
+    kept = config.stash.get(KEPT_KEY, [])
+    if kept:
         terminalreporter.write_sep("-", "kept running (--keep-deployments); to remove them later")
-        for line in state.kept:
+        for line in kept:
             terminalreporter.write_line(line)
 
 
@@ -189,37 +159,32 @@ def say(config: pytest.Config, line: str) -> None:
 def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
     """The LocalStack for this session; stopped at the end if this session started it."""
     config = request.config
-    state = config.stash[STATE_KEY]
+    harness = config.stash[STATE_KEY]
     options = DiscoveryOptions(
         mode=Mode(config.getoption("--localstack")),
         env=dict(os.environ),
         start_port=None,  # a free port: never a user's 4566, never another xdist worker's
+        paths=harness.paths,
         embedded_python=config.getoption("--localstack-python"),
         extra_services=tuple(name.strip() for name in config.getoption("--localstack-services").split(",") if name),
         progress=functools.partial(say, config),
     )
     failure: str | None = None
     try:
-        with state.timer.phase("localstack", options.mode.value):
-            handle = acquire(options)
+        handle = harness.acquire_localstack(options)
     except LocalStackUnavailableError as exc:
         failure = str(exc)
     if failure is not None:  # outside the except block: the message alone, no chained traceback
         pytest.fail(failure, pytrace=False)
-    assert state.ledger is not None
-    state.ledger.track_localstack(handle)
     try:
         yield handle
     finally:
-        if config.getoption("--keep-deployments") and handle.owned:
-            state.kept.append(_how_to_stop(handle))
-        else:
-            handle.stop()
-            if request.session.testsfailed:
-                log.warning("kept the LocalStack state dir for its log: %s", handle.state_dir)
-            else:
-                handle.discard_scratch()
-        state.ledger.forget_localstack(handle.endpoint)
+        keep = bool(config.getoption("--keep-deployments")) and handle.owned
+        if keep:
+            config.stash[KEPT_KEY].append(_how_to_stop(handle))
+        elif request.session.testsfailed and handle.scratch:
+            log.warning("kept the LocalStack state dir for its log: %s", handle.state_dir)
+        harness.release_localstack(handle, keep=keep, keep_state=bool(request.session.testsfailed))
 
 
 def _how_to_stop(handle: LocalStackHandle) -> str:
@@ -237,7 +202,7 @@ def localstack_endpoint(localstack: LocalStackHandle) -> str:
 @pytest.fixture(scope="session")
 def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
     """``aws_client("lambda")``: a boto3 client for LocalStack with test credentials."""
-    session = localstack_session(DEFAULT_REGION)
+    session = localstack_session()
 
     def make(service: str) -> Any:
         return session.client(service, endpoint_url=localstack_endpoint)
@@ -250,12 +215,9 @@ def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
 
 def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> DeployFactory:
     config = request.config
-    state = config.stash[STATE_KEY]
+    harness = config.stash[STATE_KEY]
     endpoint: str = request.getfixturevalue("localstack_endpoint")
     keep = bool(config.getoption("--keep-deployments"))
-    echo = functools.partial(say, config) if config.getoption("--terraform-output") else None
-    ledger = state.ledger
-    assert ledger is not None
 
     def deploy(
         module_dir: str | Path,
@@ -281,29 +243,24 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             name: value.format(suffix=workspace.suffix) if isinstance(value, str) else value
             for name, value in (variables or {}).items()
         }
-        deployment = Deployment(
+        deployment = harness.deployment(
             workspace.path(root),
             endpoint,
-            state.timer,
             variables=resolved,
             label=f"{name or source.name}{'' if root == '.' else '/' + root}:{workspace.suffix}",
             suffix=workspace.suffix,
-            runner=functools.partial(run_bounded, tracker=ledger, echo=echo),
-            reuse_provider=state.reuse_provider,
-            tracker=ledger,
-            validation_cache=state.shared_validation_cache(),
             # Shared by later tests: no idle provider (~0.5 GB) until the end of the module or session.
             hold_provider=request.scope == "function",
         )
-        ledger.track_workspace(deployment.working_dir, endpoint, resolved)
+        harness.ledger.track_workspace(deployment.working_dir, endpoint, resolved)
 
         def finish() -> None:
             if keep and deployment.tflocal.has_state():
                 deployment.close()
-                state.kept.append(_keep(deployment))
+                config.stash[KEPT_KEY].append(_keep(deployment))
             else:
                 deployment.destroy()  # if it fails, the workspace stays recorded: the next run destroys it
-            ledger.forget_workspace(deployment.working_dir)
+            harness.ledger.forget_workspace(deployment.working_dir)
 
         # Registered before apply: a half-finished apply is still destroyed.
         request.addfinalizer(finish)

@@ -16,9 +16,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from lambda_url_harness.errors import WorkspaceError
+
 log = logging.getLogger(__name__)
 
 OVERRIDE_FILE = "localstack_providers_override.tf"
+WORKSPACE_PREFIX = "ws-"
+"""Every workspace directory's name starts so (recovery deletes only such directories)."""
 
 _NEVER_COPIED = (
     ".*",  # .terraform, .git, virtualenvs, caches
@@ -37,10 +41,6 @@ _NEVER_COPIED = (
 # Lines tflocal's generated provider block always contains; used to tell its leftovers
 # from a file a user wrote by hand (which we must not delete).
 _TFLOCAL_MARKERS = ("skip_credentials_validation", "endpoints {")
-
-
-class WorkspaceError(RuntimeError):
-    """A workspace cannot be created or used."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def create_workspace(
     if not any(source.glob("*.tf")):
         raise WorkspaceError(f"{source} holds no *.tf files; is this the module's root?")
     suffix = suffix or unique_suffix()
-    root = parent / f"ws-{suffix}"
+    root = parent / f"{WORKSPACE_PREFIX}{suffix}"
     root.mkdir(parents=True, exist_ok=False)
     copy_module(source, root, include)
     log.info("workspace %s created from %s", root, source)

@@ -1,6 +1,7 @@
 """Helpers shared by several test directories (importable as ``support``: pyproject sets pythonpath).
 
-Process checks read /proc directly so they also see orphans; waits are bounded in count and time.
+Waits are bounded in count and time. Whether a process runs is asked of the project's one process helper
+(:mod:`embedded_localstack.control.processes`); who listens on a port is read from /proc (it also sees orphans).
 """
 
 from __future__ import annotations
@@ -13,15 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lambda_url_harness.localstack import LocalStackHandle
+from embedded_localstack.control.processes import is_running
+from lambda_url_harness.localstack_handle import LocalStackHandle
 
-
-def alive(pid: int) -> bool:
-    """True while ``pid`` exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+alive = is_running
+"""True while ``pid`` exists and is not a zombie (the tests' name for the project's helper)."""
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: float = 0.1) -> bool:

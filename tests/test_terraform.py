@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from lambda_url_harness import workspace
-from lambda_url_harness.project import SQUARE_MODULE_ITEMS
-from lambda_url_harness.tfconfig import terraform_env
+from lambda_url_harness.square.module import SQUARE_MODULE_ITEMS
+from lambda_url_harness.terraform.tfconfig import terraform_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPO_ROOT / ".state"

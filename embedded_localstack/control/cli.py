@@ -11,16 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from embedded_localstack.control.lifecycle import (
-    DEFAULT_SERVICES,
-    EmbeddedLocalStackError,
-    EmbeddedSettings,
-    is_healthy,
-    parse_services,
-    running_pid,
-    start,
-    stop,
-)
+from embedded_localstack.control.health import DEFAULT_SERVICES, is_healthy, parse_services
+from embedded_localstack.control.lifecycle import EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.errors import EmbeddedLocalStackError
 
 
 def build_parser() -> argparse.ArgumentParser:

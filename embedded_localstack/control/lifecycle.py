@@ -1,6 +1,7 @@
 """Start, find and stop the embedded LocalStack (a host process, no Docker).
 
-Standard library + requests only; never imports localstack (that lives in .venv-localstack). LocalStack runs
+Standard library, requests and psutil (through :mod:`.processes`); never imports localstack (that lives in
+.venv-localstack). Health and ports are asked of :mod:`.health` and :mod:`.ports`. LocalStack runs
 as ``<python> -m embedded_localstack.service.main`` in its own session (process group = its PID), with
 data, temp dir, log file and PID file under the state dir. Function processes run in their own process groups
 below it; ``stop`` collects the whole process tree before signalling so nothing survives.
@@ -10,23 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from embedded_localstack import paths
+from embedded_localstack.control import processes
+from embedded_localstack.control.health import DEFAULT_SERVICES, health, parse_services, unusable_services, wait_healthy
+from embedded_localstack.control.ports import port_is_free
+from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
 from embedded_localstack.service.sandbox.mode import SandboxUnavailableError, fallback_warning, resolve_mode
 from embedded_localstack.settings import (
@@ -39,47 +40,6 @@ from embedded_localstack.settings import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SERVICES = ("iam", "lambda", "sts", "logs")
-COMMUNITY_SERVICES = frozenset(
-    [
-        "acm",
-        "apigateway",
-        "cloudformation",
-        "cloudwatch",
-        "config",
-        "dynamodb",
-        "dynamodbstreams",
-        "ec2",
-        "es",
-        "events",
-        "firehose",
-        "iam",
-        "kinesis",
-        "kms",
-        "lambda",
-        "logs",
-        "opensearch",
-        "redshift",
-        "resource-groups",
-        "resourcegroupstaggingapi",
-        "route53",
-        "route53resolver",
-        "s3",
-        "s3control",
-        "scheduler",
-        "secretsmanager",
-        "ses",
-        "sns",
-        "sqs",
-        "ssm",
-        "stepfunctions",
-        "sts",
-        "support",
-        "swf",
-        "transcribe",
-    ]
-)
-"""The services localstack-core 4.9.2 (community) provides: its ``localstack.aws.provider`` entry points."""
 PROCESS_MODULE = "embedded_localstack.service.main"
 PID_FILE = "localstack.pid"
 LOG_FILE = "localstack.log"
@@ -110,31 +70,12 @@ PERFORMANCE_SETTINGS = {
 }
 
 
-class EmbeddedLocalStackError(RuntimeError):
-    """Starting or stopping the embedded LocalStack failed; the message says why and where to look."""
-
-
-def parse_services(text: str | Sequence[str]) -> tuple[str, ...]:
-    """``"s3, sqs"`` or ``["s3", "sqs"]`` -> the default services plus these, validated, in a stable order.
-
-    Raises ValueError naming any service LocalStack's community edition does not provide."""
-    names = text.split(",") if isinstance(text, str) else list(text)
-    wanted = [name.strip().lower() for name in names if name.strip()]
-    unknown = sorted(set(wanted) - COMMUNITY_SERVICES)
-    if unknown:
-        raise ValueError(
-            f"unknown LocalStack service(s): {', '.join(unknown)}; the embedded LocalStack "
-            f"(localstack-core 4.9.2) provides: {', '.join(sorted(COMMUNITY_SERVICES))}"
-        )
-    return tuple(dict.fromkeys([*DEFAULT_SERVICES, *wanted]))
-
-
 def default_state_dir() -> Path:
-    return paths.state_root() / "localstack"
+    return paths.StatePaths.current().localstack
 
 
 def default_python() -> Path:
-    return paths.CHECKOUT_ROOT / ".venv-localstack" / "bin" / "python"
+    return paths.checkout_localstack_python()
 
 
 @dataclass(frozen=True)
@@ -196,143 +137,29 @@ class EmbeddedLocalStack:
             stop(self.settings)
 
 
-# -- health ----------------------------------------------------------------------------------------------------
-def health(endpoint: str, timeout_s: float = 2.0) -> dict[str, Any] | None:
-    """The ``/_localstack/health`` document at ``endpoint``, or None when nothing (or not LocalStack) answers."""
-    with requests.Session() as session:
-        session.trust_env = False  # a proxy from the environment must not answer for loopback
-        try:
-            response = session.get(f"{endpoint.rstrip('/')}/_localstack/health", timeout=timeout_s)
-            document = response.json() if response.status_code == 200 else None
-        except (requests.RequestException, ValueError):
-            return None
-    return document if isinstance(document, dict) and isinstance(document.get("services"), dict) else None
-
-
-def unavailable_services(document: dict[str, Any], services: Sequence[str]) -> list[str]:
-    """The ``services`` a health document reports as not served (absent or disabled)."""
-    states = document.get("services") or {}
-    return [name for name in services if states.get(name, "disabled") in ("disabled", "error")]
-
-
-def is_healthy(endpoint: str, timeout_s: float = 2.0) -> bool:
-    """True if a LocalStack answers ``/_localstack/health`` at ``endpoint``."""
-    return health(endpoint, timeout_s) is not None
-
-
 # -- processes -------------------------------------------------------------------------------------------------
-def _read_cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _is_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"  # a zombie has ended; it only waits for its parent
-
-
-def start_time(pid: int) -> int | None:
-    """The process's start time (clock ticks since boot, /proc/<pid>/stat field 22): with the PID, its identity."""
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _is_our_localstack(pid: int, started: int | None = None) -> bool:
+def _is_our_localstack(pid: int, started: float) -> bool:
     """Guards against PID reuse: the PID must still run our LocalStack entry module, started when recorded."""
-    if started is not None and start_time(pid) != started:
-        return False
-    return _is_alive(pid) and PROCESS_MODULE in _read_cmdline(pid)
-
-
-def _parent_map() -> dict[int, int]:
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return parents
-
-
-def process_tree(root_pid: int) -> set[int]:
-    """``root_pid`` and all its descendants (function processes, anything a handler started)."""
-    children: dict[int, list[int]] = {}
-    for pid, parent in _parent_map().items():
-        children.setdefault(parent, []).append(pid)
-    tree, pending = set(), [root_pid]
-    while pending:
-        pid = pending.pop()
-        if pid not in tree:
-            tree.add(pid)
-            pending.extend(children.get(pid, []))
-    return {pid for pid in tree if _is_alive(pid)}
-
-
-def process_group_members(pgid: int) -> set[int]:
-    members = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[2]) == pgid and _is_alive(
-                    int(entry.name)
-                ):
-                    members.add(int(entry.name))
-    return members
+    return processes.is_same_process(pid, started) and PROCESS_MODULE in processes.command_line(pid)
 
 
 def _reapers(pids: set[int]) -> set[int]:
     """The sandbox reapers (reaper.py) among ``pids``."""
-    return {pid for pid in pids if f"-m {REAPER_MODULE} " in _read_cmdline(pid)}
-
-
-def _signal_groups(pids: set[int], sig: signal.Signals) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(pid), sig)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def _wait_until_gone(pids: set[int], timeout_s: float) -> set[int]:
-    deadline = time.monotonic() + timeout_s
-    alive = {pid for pid in pids if _is_alive(pid)}
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
-        alive = {pid for pid in alive if _is_alive(pid)}
-    return alive
-
-
-def port_is_free(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                return False
-            raise
-    return True
+    return {pid for pid in pids if f"-m {REAPER_MODULE} " in processes.command_line(pid) + " "}
 
 
 # -- PID file --------------------------------------------------------------------------------------------------
-def _read_pid_file(settings: EmbeddedSettings) -> dict | None:
+def _read_pid_file(settings: EmbeddedSettings) -> dict[str, Any] | None:
     try:
-        return json.loads(settings.pid_file.read_text())
+        record = json.loads(settings.pid_file.read_text())
     except FileNotFoundError:
         return None
     except (OSError, ValueError):
+        record = None
+    if not isinstance(record, dict):
         log.warning("unreadable PID file %s; treating it as stale", settings.pid_file)
         return {}
+    return record
 
 
 def running_pid(settings: EmbeddedSettings) -> int | None:
@@ -341,8 +168,10 @@ def running_pid(settings: EmbeddedSettings) -> int | None:
     if record is None:
         return None
     pid, started = record.get("pid"), record.get("start_time")
-    # A record without a start time is not ours to signal (older format, or written by something else).
-    if isinstance(pid, int) and isinstance(started, int) and _is_our_localstack(pid, started):
+    if type(started) is int:  # written by an earlier version: the same start, in clock ticks since boot
+        started = started / os.sysconf("SC_CLK_TCK")
+    # A record without a start time (seconds since boot) is not ours to signal (older format, or someone else's).
+    if isinstance(pid, int) and isinstance(started, float) and _is_our_localstack(pid, started):
         return pid
     log.info("removing stale PID file %s (pid %s is not running LocalStack)", settings.pid_file, pid)
     settings.pid_file.unlink(missing_ok=True)
@@ -392,7 +221,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     settings = settings or EmbeddedSettings()
     document = health(settings.endpoint)
     if document is not None:
-        missing = unavailable_services(document, settings.services)
+        missing = unusable_services(document, settings.services)
         if missing:
             raise EmbeddedLocalStackError(
                 f"the LocalStack running at {settings.endpoint} does not serve {', '.join(missing)}; stop it "
@@ -405,7 +234,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     pid = running_pid(settings)
     if pid is not None:
         # Ours but not healthy (still starting, or hung): wait for it rather than starting a second one.
-        _wait_until_healthy(settings, pid, subprocess_handle=None)
+        _wait_for_start(settings, pid, subprocess_handle=None)
         return EmbeddedLocalStack(settings.endpoint, pid, owned=False, settings=settings)
 
     if not port_is_free(settings.host, settings.port):
@@ -439,12 +268,12 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: stop() can signal the whole tree
         )
-    record = {"pid": process.pid, "start_time": start_time(process.pid), "endpoint": settings.endpoint}
+    record = {"pid": process.pid, "start_time": processes.start_time(process.pid), "endpoint": settings.endpoint}
     settings.pid_file.touch(mode=0o600)
     settings.pid_file.write_text(json.dumps(record) + "\n")
     log.info("started LocalStack pid %s at %s (log %s)", process.pid, settings.endpoint, settings.log_file)
     try:
-        _wait_until_healthy(settings, process.pid, subprocess_handle=process)
+        _wait_for_start(settings, process.pid, subprocess_handle=process)
     except EmbeddedLocalStackError:
         stop(settings)
         raise
@@ -465,20 +294,27 @@ def _warn_if_uncontained() -> None:
     log.info("embedded Lambda sandbox: %s", mode)
 
 
-def _wait_until_healthy(settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen | None) -> None:
-    deadline = time.monotonic() + settings.startup_timeout_s
-    while time.monotonic() < deadline:
-        if is_healthy(settings.endpoint, timeout_s=1.0):
-            return
-        exited = subprocess_handle.poll() is not None if subprocess_handle else not _is_alive(pid)
-        if exited:
-            raise EmbeddedLocalStackError(
-                f"LocalStack (pid {pid}) exited during start-up; see {settings.log_file}:\n{_log_tail(settings)}"
-            )
-        time.sleep(HEALTH_POLL_S)
+def _wait_for_start(settings: EmbeddedSettings, pid: int, subprocess_handle: subprocess.Popen[bytes] | None) -> None:
+    def exited() -> bool:
+        return subprocess_handle.poll() is not None if subprocess_handle else not processes.is_running(pid)
+
+    reason = wait_healthy(
+        settings.endpoint,
+        settings.services,
+        settings.startup_timeout_s,
+        interval_s=HEALTH_POLL_S,
+        request_timeout_s=1.0,
+        gone=exited,
+    )
+    if reason is None:
+        return
+    if exited():
+        raise EmbeddedLocalStackError(
+            f"LocalStack (pid {pid}) exited during start-up; see {settings.log_file}:\n{_log_tail(settings)}"
+        )
     raise EmbeddedLocalStackError(
-        f"LocalStack (pid {pid}) was not healthy at {settings.endpoint} after {settings.startup_timeout_s:.0f} s; "
-        f"see {settings.log_file}:\n{_log_tail(settings)}"
+        f"LocalStack (pid {pid}) was not healthy at {settings.endpoint} after {settings.startup_timeout_s:.0f} s "
+        f"({reason}); see {settings.log_file}:\n{_log_tail(settings)}"
     )
 
 
@@ -496,23 +332,23 @@ def stop(settings: EmbeddedSettings | None = None) -> bool:
     if pid is None:
         return False
     # Collect the tree first: once LocalStack is gone, its function processes are re-parented to init.
-    tree = process_tree(pid) | process_group_members(pid)
+    tree = processes.process_tree(pid) | processes.group_members(pid)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)  # LocalStack shuts its services and environments down on SIGTERM
-    if _wait_until_gone({pid}, STOP_GRACE_S):
-        tree |= process_tree(pid)
+    if processes.wait_until_gone({pid}, STOP_GRACE_S):
+        tree |= processes.process_tree(pid)
         log.info("LocalStack %s still runs %.0f s after SIGTERM: SIGKILL", pid, STOP_GRACE_S)
-        _signal_groups({pid}, signal.SIGKILL)
-        _wait_until_gone({pid}, KILL_WAIT_S)
+        processes.signal_groups({pid}, signal.SIGKILL)
+        processes.wait_until_gone({pid}, KILL_WAIT_S)
     # Its sandbox reaper (own session) clears what is left in its environments' cgroups once it has ended.
-    _wait_until_gone(_reapers(tree), REAPER_WAIT_S)
+    processes.wait_until_gone(_reapers(tree), REAPER_WAIT_S)
     # Function sandboxes die with LocalStack (--die-with-parent); give the kernel a moment to finish that.
-    _wait_until_gone(tree - {pid}, SANDBOX_EXIT_WAIT_S)
-    survivors = {p for p in tree if _is_alive(p)} | process_group_members(pid)
+    processes.wait_until_gone(tree - {pid}, SANDBOX_EXIT_WAIT_S)
+    survivors = {p for p in tree if processes.is_running(p)} | processes.group_members(pid)
     if survivors:
         log.info("killing %d process(es) left after SIGTERM: %s", len(survivors), sorted(survivors))
-        _signal_groups(survivors, signal.SIGKILL)
-        survivors = _wait_until_gone(survivors, KILL_WAIT_S)
+        processes.signal_groups(survivors, signal.SIGKILL)
+        survivors = processes.wait_until_gone(survivors, KILL_WAIT_S)
     settings.pid_file.unlink(missing_ok=True)
     if survivors:
         raise EmbeddedLocalStackError(f"processes {sorted(survivors)} survived SIGKILL")

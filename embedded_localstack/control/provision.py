@@ -24,7 +24,8 @@ from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from embedded_localstack import nodejs_sdk, paths, runtime_packages
+from embedded_localstack import nodejs_sdk, paths, runtime_install, runtime_packages
+from embedded_localstack.errors import EmbeddedLocalStackError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ READY_MARKER = ".provisioned"
 Progress = Callable[[str], None]
 
 
-class ProvisioningError(RuntimeError):
+class ProvisioningError(EmbeddedLocalStackError):
     """No LocalStack environment can be made here; the message says why and what to do instead."""
 
 
@@ -92,7 +93,7 @@ def localstack_python(explicit: Path | None = None, progress: Progress = print) 
         if not explicit.is_file():
             raise ProvisioningError(f"--localstack-python {explicit} does not exist")
         return explicit
-    checkout_venv = paths.CHECKOUT_ROOT / ".venv-localstack" / "bin" / "python"
+    checkout_venv = paths.checkout_localstack_python()
     if paths.is_checkout() and checkout_venv.is_file():
         return checkout_venv
     return ensure_environment(progress=progress)
@@ -151,7 +152,7 @@ def install_runtime_packages(venv_python: Path, progress: Progress) -> None:
     for JavaScript), next to LocalStack's interpreter."""
     progress("embedded LocalStack: installing the Lambda runtimes (boto3, Node.js, AWS SDK for JavaScript) ...")
     try:
-        runtime_packages.install_all(venv_python.parent.parent, progress=progress, timeout_s=PIP_TIMEOUT_S)
+        runtime_install.install_all(venv_python.parent.parent, progress=progress, timeout_s=PIP_TIMEOUT_S)
     except runtime_packages.RuntimePackagesError as exc:
         raise ProvisioningError(f"could not install the Lambda runtimes: {exc}") from exc
 

@@ -9,7 +9,7 @@ import pytest
 
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.function_url import post_json
-from lambda_url_harness.inventory import leftovers
+from lambda_url_harness.square.module import leftovers, wait_for_first_200
 
 pytestmark = pytest.mark.acceptance
 
@@ -22,7 +22,7 @@ def test_example_root_deploys_answers_and_destroys_cleanly(
         "examples/localstack",
         {"function_name": function_name, "localstack_endpoint": localstack_endpoint},
     )
-    deployment.wait_for_first_200()
+    wait_for_first_200(deployment)
     assert deployment.outputs["function_name"] == function_name.format(suffix=deployment.suffix)
     with deployment.session() as session:
         response = post_json(session, deployment.function_url, {"number": 6})

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.inventory import leftovers
-from lambda_url_harness.terraform import TerraformError
+from lambda_url_harness.errors import TerraformError
+from lambda_url_harness.square.module import leftovers
 
 pytestmark = pytest.mark.acceptance
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from support import processes_under
 
-from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 

@@ -10,7 +10,7 @@ import pytest
 
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.function_url import post_json
-from lambda_url_harness.inventory import leftovers
+from lambda_url_harness.square.module import leftovers, wait_for_first_200
 
 pytestmark = pytest.mark.acceptance
 
@@ -37,7 +37,7 @@ def test_edit_reapply_updates_in_place_then_destroy_leaves_nothing(
     deploy_module: Callable[..., Deployment], aws_client: Callable[[str], Any]
 ) -> None:
     deployment = deploy_module()
-    deployment.wait_for_first_200()
+    wait_for_first_200(deployment)
     lambda_client = aws_client("lambda")
     name = deployment.outputs["function_name"]
     before = lambda_client.get_function_configuration(FunctionName=name)

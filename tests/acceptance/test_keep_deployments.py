@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lambda_url_harness.project import REPO_ROOT
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 

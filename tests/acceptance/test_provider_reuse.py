@@ -25,9 +25,10 @@ from botocore.exceptions import ClientError
 from support import processes_under, wait_until
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.project import REPO_ROOT
-from lambda_url_harness.provider_server import AWS_PROVIDER, OUTPUT_NAME, ProviderServer
+from lambda_url_harness.provider.proxy import AWS_PROVIDER
+from lambda_url_harness.provider.server import OUTPUT_NAME, ProviderServer
 from lambda_url_harness.pytest_plugin import STATE_KEY
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 
@@ -54,7 +55,7 @@ def test_one_provider_process_serves_every_command_and_ends_with_the_deployment(
     # The shared process is the aws provider installed by init, running in the working directory (relative paths),
     # as the child of the proxy process.
     proxy_process = psutil.Process(server.pid)
-    assert proxy_process.cmdline()[1:3] == ["-m", "lambda_url_harness.provider_proxy"]
+    assert proxy_process.cmdline()[1:3] == ["-m", "lambda_url_harness.provider.proxy"]
     (process,) = proxy_process.children()
     installed = deployment.working_dir / ".terraform" / "providers" / AWS_PROVIDER
     assert Path(process.exe()).resolve() == server.binary.resolve()
@@ -106,7 +107,7 @@ def test_a_provider_process_that_dies_is_replaced(
     assert wait_until(lambda: not first.running(), timeout_s=10)
     assert wait_until(lambda: not provider.is_running(), timeout_s=10)
 
-    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.provider.reuse"):
         assert deployment.plan_has_changes() is False
     assert "ended (exit code -9); starting another" in caplog.text
     second = _server(deployment)
@@ -132,7 +133,7 @@ def test_a_ca_bundle_in_the_provider_block_falls_back_to_terraforms_own_provider
     shutil.copytree(REPO_ROOT / ECHO_MODULE, module)
     (module / "provider.tf").write_text(f'provider "aws" {{\n  custom_ca_bundle = "{certifi.where()}"\n}}\n')
 
-    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.terraform"):
+    with caplog.at_level(logging.WARNING, logger="lambda_url_harness.provider.reuse"):
         deployment = _echo(terraform_deploy, str(module))
     assert "unable to add custom RootCAs HTTPClient" in caplog.text
     assert "running it again with Terraform's own providers" in caplog.text

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from support import wait_until
 
+from embedded_localstack.control.ports import free_port
+from embedded_localstack.control.processes import is_running, is_same_process
 from lambda_url_harness.function_url import function_url_session, post_json
-from lambda_url_harness.localstack import free_port
-from lambda_url_harness.processes import is_running, is_same_process
-from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
+from lambda_url_harness.square.module import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.workspace import create_workspace
 
 pytestmark = pytest.mark.acceptance

@@ -15,9 +15,10 @@ import pytest
 import requests
 from support import is_embedded_localstack
 
-from lambda_url_harness.deployment import SMOKE_PAYLOAD, SMOKE_RESULT, Deployment
+from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.function_url import wait_for_status
-from lambda_url_harness.localstack import LocalStackHandle
+from lambda_url_harness.localstack_handle import LocalStackHandle
+from lambda_url_harness.square.module import SMOKE_PAYLOAD, SMOKE_RESULT, wait_for_first_200
 
 pytestmark = pytest.mark.acceptance
 
@@ -51,7 +52,7 @@ def iam_deployment(deploy_module: Callable[..., Deployment]) -> Deployment:
 @pytest.fixture(scope="module")
 def cors_deployment(deploy_module: Callable[..., Deployment]) -> Deployment:
     deployment = deploy_module(".", {"function_name": "square-cors-{suffix}", "cors": CORS})
-    deployment.wait_for_first_200()
+    wait_for_first_200(deployment)
     return deployment
 
 

@@ -28,7 +28,7 @@ from embedded_helpers import (
 from support import build_zip
 
 from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start
-from lambda_url_harness.localstack import free_port
+from embedded_localstack.control.ports import free_port
 
 
 @pytest.fixture(scope="session")

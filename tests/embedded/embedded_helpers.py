@@ -16,13 +16,9 @@ import psutil
 from botocore.config import Config
 from support import alive, build_zip
 
-from embedded_localstack.control.lifecycle import (
-    EmbeddedSettings,
-    port_is_free,
-    process_group_members,
-    process_tree,
-    stop,
-)
+from embedded_localstack.control.lifecycle import EmbeddedSettings, stop
+from embedded_localstack.control.ports import port_is_free
+from embedded_localstack.control.processes import group_members, process_tree
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::000000000000:role/embedded-test-role"
@@ -105,7 +101,7 @@ def sandboxed_processes(localstack_pid: int, environment: str = "") -> set[int]:
 def stop_and_check_nothing_left(settings: EmbeddedSettings, pid: int) -> None:
     tree = process_tree(pid) | processes_using_endpoint(settings.port) | sandboxed_processes(pid)
     assert stop(settings) is True
-    left = {p for p in tree | process_group_members(pid) | processes_using_endpoint(settings.port) if alive(p)}
+    left = {p for p in tree | group_members(pid) | processes_using_endpoint(settings.port) if alive(p)}
     left |= sandboxed_processes(pid)
     assert not left, f"processes left after stop: {sorted(left)}"
     assert port_is_free(settings.host, settings.port), f"port {settings.port} still in use after stop"

@@ -15,8 +15,8 @@ from embedded_helpers import REGION, stop_and_check_nothing_left
 from url_probe import FORBIDDEN, MISMATCH, ProbeFunction, probe_function, sigv4_headers
 
 from embedded_localstack.control.lifecycle import EmbeddedSettings, start
-from lambda_url_harness.inventory import localstack_session
-from lambda_url_harness.localstack import free_port
+from embedded_localstack.control.ports import free_port
+from lambda_url_harness.aws import localstack_session
 
 pytestmark = pytest.mark.embedded
 

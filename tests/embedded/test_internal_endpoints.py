@@ -17,8 +17,8 @@ from embedded_helpers import create_function, invoke, lambda_client
 from support import wait_until
 
 from embedded_localstack.control.lifecycle import EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.control.ports import free_port
 from embedded_localstack.service.patches.function_gateway import REFUSED_MESSAGE
-from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 

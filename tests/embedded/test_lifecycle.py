@@ -26,21 +26,12 @@ from embedded_helpers import (
 from support import alive, build_zip, wait_until
 
 from embedded_localstack.control import lifecycle
-from embedded_localstack.control.lifecycle import (
-    COMMUNITY_SERVICES,
-    EmbeddedLocalStackError,
-    EmbeddedSettings,
-    default_python,
-    health,
-    is_healthy,
-    port_is_free,
-    process_tree,
-    running_pid,
-    start,
-    stop,
-)
+from embedded_localstack.control.health import COMMUNITY_SERVICES, health, is_healthy
+from embedded_localstack.control.lifecycle import EmbeddedSettings, default_python, running_pid, start, stop
+from embedded_localstack.control.ports import free_port, port_is_free
+from embedded_localstack.control.processes import process_tree
+from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
-from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 

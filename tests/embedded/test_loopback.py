@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from embedded_helpers import invoke, sandboxed_processes
 
-from embedded_localstack.control.lifecycle import process_tree
+from embedded_localstack.control.processes import process_tree
 
 pytestmark = pytest.mark.embedded
 

@@ -30,9 +30,9 @@ from embedded_localstack.control.lifecycle import (
     running_pid,
     stop,
 )
+from embedded_localstack.control.ports import free_port
 from embedded_localstack.service.patches.metrics_worker import METRICS_THREAD_NAME
 from embedded_localstack.service.patches.shared_timers import TIMER_THREAD_NAME
-from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -12,7 +12,7 @@ from embedded_helpers import create_function, lambda_client, stop_and_check_noth
 
 from embedded_localstack.control import provision
 from embedded_localstack.control.lifecycle import EmbeddedSettings, start
-from lambda_url_harness.localstack import free_port
+from embedded_localstack.control.ports import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -20,7 +20,8 @@ import pytest
 from embedded_helpers import OLD_PYTHON, REGION, invoke, log_streams
 from support import alive, wait_until
 
-from embedded_localstack.control.lifecycle import default_python, process_tree
+from embedded_localstack.control.lifecycle import default_python
+from embedded_localstack.control.processes import process_tree
 from embedded_localstack.runtime import bootstrap
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
 from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir

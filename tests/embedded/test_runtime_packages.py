@@ -12,10 +12,10 @@ import pytest
 
 from embedded_localstack import nodejs_sdk
 from embedded_localstack.control.lifecycle import default_python
+from embedded_localstack.runtime_install import install_all
 from embedded_localstack.runtime_packages import (
     RuntimePackagesError,
     install,
-    install_all,
     lock_file,
     locked_runtimes,
     node_prefix,

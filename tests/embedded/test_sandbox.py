@@ -34,18 +34,12 @@ from embedded_helpers import (
 )
 from support import alive, build_zip, wait_until
 
-from embedded_localstack.control.lifecycle import (
-    PROCESS_MODULE,
-    EmbeddedLocalStackError,
-    EmbeddedSettings,
-    running_pid,
-    start,
-    start_time,
-    stop,
-)
+from embedded_localstack.control.lifecycle import PROCESS_MODULE, EmbeddedSettings, running_pid, start, stop
+from embedded_localstack.control.ports import free_port
+from embedded_localstack.control.processes import start_time
+from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.interpreters import InterpreterResolver
 from embedded_localstack.service.sandbox import mode as sandbox_mode
-from lambda_url_harness.localstack import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -22,8 +22,8 @@ from botocore.credentials import Credentials
 from embedded_helpers import REGION, ROLE_ARN, public_function_url
 from support import build_zip
 
+from lambda_url_harness.aws import localstack_session
 from lambda_url_harness.function_url import function_url_session
-from lambda_url_harness.inventory import localstack_session
 
 PROBE_HANDLER = """
 import json, os

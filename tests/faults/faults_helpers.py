@@ -1,4 +1,4 @@
-"""Helpers for the fault tests: private LocalStacks, process inspection through /proc, bounded waits."""
+"""Helpers for the fault tests: private LocalStacks, boto3 clients, squatters on a port."""
 
 from __future__ import annotations
 
@@ -12,14 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from support import alive, build_zip
+from support import build_zip
 
 from embedded_localstack.control.lifecycle import EmbeddedLocalStack, EmbeddedSettings, start, stop
-from lambda_url_harness.localstack import free_port
-from lambda_url_harness.project import DEFAULT_REGION
+from embedded_localstack.control.ports import free_port
+from lambda_url_harness.aws import DEFAULT_REGION, localstack_session
 
 FAST_CLIENT = Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=60)
 
@@ -47,8 +46,7 @@ def stop_localstacks_under(directory: Path) -> None:
 
 
 def client(service: str, endpoint: str) -> Any:
-    session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=DEFAULT_REGION)
-    return session.client(service, endpoint_url=endpoint, config=FAST_CLIENT)
+    return localstack_session(DEFAULT_REGION).client(service, endpoint_url=endpoint, config=FAST_CLIENT)
 
 
 def role_exists(endpoint: str, role_name: str) -> bool:
@@ -57,25 +55,6 @@ def role_exists(endpoint: str, role_name: str) -> bool:
     except ClientError:
         return False
     return True
-
-
-def _proc_entries() -> list[Path]:
-    return [entry for entry in Path("/proc").iterdir() if entry.name.isdigit() and int(entry.name) != os.getpid()]
-
-
-def processes_in(directory: Path) -> set[int]:
-    """Live processes whose working directory is ``directory`` or below it (LocalStack runs in its state
-    dir, function processes in their unzipped code under its TMPDIR, tflocal/terraform in the workspace)."""
-    target = directory.resolve()
-    found: set[int] = set()
-    for entry in _proc_entries():
-        try:
-            cwd = (entry / "cwd").readlink()
-        except OSError:
-            continue
-        if (cwd == target or target in cwd.parents) and alive(int(entry.name)):
-            found.add(int(entry.name))
-    return found
 
 
 def sigkill(pid: int) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.function_url import FunctionUrlError
+from lambda_url_harness.errors import FunctionUrlError
+from lambda_url_harness.square.module import wait_for_first_200
 
 pytestmark = pytest.mark.acceptance
 
@@ -42,7 +43,7 @@ def faulty_deployment(deploy_module: Callable[..., Deployment]) -> Deployment:
     deployment = deploy_module(variables={"function_name": "square-{suffix}", "timeout": 1}, apply=False)
     (deployment.working_dir / "lambda" / "lambda_function_square.py").write_text(FAULTY_HANDLER)
     deployment.apply()
-    deployment.wait_for_first_200({"fault": None})
+    wait_for_first_200(deployment, {"fault": None})
     return deployment
 
 
@@ -53,7 +54,7 @@ def test_raising_handler_answers_502_and_is_reported(faulty_deployment: Deployme
     assert response.text == "Internal Server Error"
 
     with pytest.raises(FunctionUrlError) as failure:
-        faulty_deployment.wait_for_first_200({"fault": "raise"})
+        wait_for_first_200(faulty_deployment, {"fault": "raise"})
     message = str(failure.value)
     assert failure.value.status == 502
     assert "answered HTTP 502 2 times in a row: the function raised, timed out or crashed" in message
@@ -66,9 +67,9 @@ def test_timed_out_handler_answers_502_and_is_reported(faulty_deployment: Deploy
     assert response.status_code == 502, response.text
 
     with pytest.raises(FunctionUrlError) as failure:
-        faulty_deployment.wait_for_first_200({"fault": "sleep"})
+        wait_for_first_200(faulty_deployment, {"fault": "sleep"})
     assert failure.value.status == 502
     assert "Task timed out after 1.00 seconds" in str(failure.value)
 
     # The function recovers: the next good request gets a fresh environment and a 200.
-    assert faulty_deployment.wait_for_first_200({"fault": None}).json() == {"ok": True}
+    assert wait_for_first_200(faulty_deployment, {"fault": None}).json() == {"ok": True}

@@ -22,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from faults_helpers import processes_in, role_exists, sigkill, start_private_localstack, stop_localstacks_under
-from support import alive, wait_until
+from faults_helpers import role_exists, sigkill, start_private_localstack, stop_localstacks_under
+from support import alive, processes_under, wait_until
 
-from embedded_localstack.control.lifecycle import is_healthy, process_tree
-from lambda_url_harness.processes import is_same_process
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
-from lambda_url_harness.provider_server import socket_dir_prefix
-from lambda_url_harness.runs import RunLedger, read_records, recover_stale_runs
+from embedded_localstack.control.health import is_healthy
+from embedded_localstack.control.processes import is_same_process, process_tree
+from embedded_localstack.paths import STATE_DIR_VARIABLE
+from lambda_url_harness.provider.server import socket_dir_prefix
+from lambda_url_harness.runs.ledger import RunLedger, read_records
+from lambda_url_harness.session import recover_stale_runs
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 
@@ -156,7 +158,7 @@ def test_sigkilled_run_is_cleared_by_the_next_one(tmp_path: Path, state_dir: Pat
         # Gone: the run's LocalStack, its function processes, tflocal/terraform, its files.
         assert not alive(localstack["pid"])
         assert wait_until(lambda: not any(alive(pid) for pid in localstack_tree), 15), "LocalStack's children live on"
-        assert not processes_in(workspace_root.parent)
+        assert not processes_under(workspace_root.parent)
         assert not localstack_dir.exists()
         assert not workspace_root.exists()
         assert [r.label for _, r in read_records(state_dir)] == ["someone-alive"]

@@ -15,18 +15,19 @@ from pathlib import Path
 import pytest
 from faults_helpers import (
     client,
-    processes_in,
     role_exists,
     sigkill,
     start_private_localstack,
     start_warm_function,
     stop_quietly,
 )
-from support import alive, wait_until
+from support import alive, processes_under, wait_until
 
-from embedded_localstack.control.lifecycle import is_healthy, process_tree
-from lambda_url_harness.deployment import Deployment, LocalStackGoneError
-from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
+from embedded_localstack.control.health import is_healthy
+from embedded_localstack.control.processes import process_tree
+from lambda_url_harness.deployment import Deployment
+from lambda_url_harness.errors import LocalStackGoneError
+from lambda_url_harness.square.module import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.timing import PhaseTimer
 from lambda_url_harness.workspace import create_workspace
 
@@ -89,7 +90,7 @@ def test_localstack_killed_during_apply(tmp_path: Path) -> None:
         assert wait_until(lambda: not any(alive(pid) for pid in children), 15), (
             f"function processes outlived LocalStack: {sorted(pid for pid in children if alive(pid))}"
         )
-        assert not processes_in(workspace.root), "tflocal or terraform still runs in the workspace"
+        assert not processes_under(workspace.root), "tflocal or terraform still runs in the workspace"
 
         # The next run starts clean on the same port and state dir (the PID file is stale now).
         assert settings.pid_file.exists()
@@ -102,4 +103,4 @@ def test_localstack_killed_during_apply(tmp_path: Path) -> None:
             stop_quietly(again.settings)
     finally:
         stop_quietly(settings)
-    assert not processes_in(settings.state_dir), "a LocalStack or function process is left"
+    assert not processes_under(settings.state_dir), "a LocalStack or function process is left"

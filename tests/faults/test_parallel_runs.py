@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from faults_helpers import processes_in
+from support import processes_under
 
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR
-from lambda_url_harness.runs import read_records
+from embedded_localstack.paths import state_root
+from lambda_url_harness.runs.ledger import read_records
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 
@@ -56,7 +57,7 @@ def test_two_runs_in_parallel_do_not_collide(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + RUN_BOUND_S
         while any(run.poll() is None for run in runs) and time.monotonic() < deadline:
-            for _, record in read_records(STATE_DIR):
+            for _, record in read_records(state_root()):
                 if record.owner_pid in seen:
                     seen[record.owner_pid]["localstacks"] |= {
                         f"{item.endpoint} {item.state_dir}" for item in record.localstacks
@@ -81,9 +82,9 @@ def test_two_runs_in_parallel_do_not_collide(tmp_path: Path) -> None:
     assert first["workspaces"].isdisjoint(second["workspaces"])
 
     # Both cleaned up after themselves: records gone, no process left in their LocalStack state dirs.
-    owners = {record.owner_pid for _, record in read_records(STATE_DIR)}
+    owners = {record.owner_pid for _, record in read_records(state_root())}
     assert not owners & set(seen)
     for item in first["localstacks"] | second["localstacks"]:
         state_dir = Path(item.split()[1])
-        assert not processes_in(state_dir), f"a process of the LocalStack in {state_dir} is left"
+        assert not processes_under(state_dir), f"a process of the LocalStack in {state_dir} is left"
         assert not state_dir.exists(), f"{state_dir} should be removed after a green run"

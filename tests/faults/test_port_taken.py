@@ -14,10 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults_helpers import Squatter, processes_in
+from faults_helpers import Squatter
+from support import processes_under
 
-from lambda_url_harness.localstack import DiscoveryOptions, Mode, acquire
-from lambda_url_harness.project import REPO_ROOT, SQUARE_MODULE_ITEMS
+from lambda_url_harness.discovery import DiscoveryOptions, Mode, acquire
+from lambda_url_harness.square.module import REPO_ROOT, SQUARE_MODULE_ITEMS
 from lambda_url_harness.workspace import create_workspace
 
 DEPLOY_BOUND_S = 120.0
@@ -69,7 +70,7 @@ def test_make_deploy_path_names_the_squatter(squatter: Squatter, tmp_path: Path)
     }[squatter.kind]
     assert expected_reason in error
     assert not (state_dir / "localstack" / "localstack.pid").exists(), "no LocalStack may have been started"
-    assert not processes_in(state_dir)
+    assert not processes_under(state_dir)
     assert not (workspace.root / "terraform.tfstate").exists(), "terraform must not have run"
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from support import processes_under
 
-from lambda_url_harness.project import REPO_ROOT, STATE_DIR_VARIABLE
-from lambda_url_harness.runs import read_records
+from embedded_localstack.paths import STATE_DIR_VARIABLE
+from lambda_url_harness.runs.ledger import read_records
+from lambda_url_harness.square.module import REPO_ROOT
 
 pytestmark = pytest.mark.acceptance
 

@@ -30,7 +30,7 @@ import requests
 from support import is_embedded_localstack
 
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.localstack import LocalStackHandle
+from lambda_url_harness.localstack_handle import LocalStackHandle
 
 pytestmark = pytest.mark.acceptance
 
