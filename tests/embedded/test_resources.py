@@ -29,7 +29,7 @@ from embedded_localstack.control.lifecycle import (
 )
 from embedded_localstack.service.sandbox import cgroups
 from embedded_localstack.settings import ResourceSettings
-from lambda_url_harness.localstack import free_port
+from embedded_localstack.control.ports import free_port
 
 pytestmark = pytest.mark.embedded
 
