@@ -27,9 +27,9 @@ from embedded_localstack.control.lifecycle import (
     start,
     stop,
 )
+from embedded_localstack.control.ports import free_port
 from embedded_localstack.service.sandbox import cgroups
 from embedded_localstack.settings import ResourceSettings
-from embedded_localstack.control.ports import free_port
 
 pytestmark = pytest.mark.embedded
 

@@ -36,7 +36,7 @@ from embedded_localstack.settings import MAX_MEMORY_VARIABLE, MAX_PROCESSES_VARI
 LOG = logging.getLogger(__name__)
 
 MIB = 1 << 20
-POLL_S = 0.05
+POLL_S = 0.02
 """How often an environment whose usage (with /tmp) is above MemorySize is checked while it runs."""
 CAPS_POLL_S = 1.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
