@@ -113,7 +113,7 @@ class ResourceSettings:
             (MAX_PROCESSES_VARIABLE, self.max_processes, MIN_MAX_PROCESSES),
             (MAX_MEMORY_VARIABLE, self.max_memory_mb, MIN_MAX_MEMORY_MB),
         ):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            if value is not None and (type(value) is not int or value < least):  # a bool is no number here
                 raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
 
     @classmethod
