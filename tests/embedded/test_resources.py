@@ -120,7 +120,7 @@ def tick():
 def lambda_handler(event, context):
     if event.get("start"):
         threading.Thread(target=tick, daemon=True).start()
-        time.sleep(0.05)
+    time.sleep(0.2)
     return {"ticks": TICKS, "environment": os.environ["LOCALSTACK_RUNTIME_ID"]}
 """
 
@@ -147,7 +147,7 @@ def test_the_environment_is_frozen_between_invocations(aws, deploy_function, emb
     assert int(ticks.read_text()) == before
     second = invoke(aws, name, {}).payload
     assert second["environment"] == first["environment"], "the same (warm) environment"
-    assert second["ticks"] >= before, "thawed: the thread goes on where it stood"
+    assert second["ticks"] > before, "thawed: the thread goes on where it stood"
     assert wait_until(lambda: freezer.read_text().strip() == "FROZEN", timeout_s=10), "frozen again"
 
 
