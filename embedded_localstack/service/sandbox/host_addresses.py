@@ -21,6 +21,7 @@ rtnetlink by hand (no ``ip`` command, no library): standard library only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -112,7 +113,13 @@ def host_networks() -> set[Network]:
     with _route_socket() as channel:
         for sequence, family in enumerate((socket.AF_INET, socket.AF_INET6), start=1):
             query = RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
-            for payload in _request(channel, RTM_GETROUTE, NLM_F_DUMP, query, sequence):
+            try:
+                answers = list(_request(channel, RTM_GETROUTE, NLM_F_DUMP, query, sequence))
+            except OSError as error:
+                if error.errno in (errno.EAFNOSUPPORT, errno.EOPNOTSUPP):  # e.g. a kernel without IPv6
+                    continue
+                raise
+            for payload in answers:
                 _, prefix, _, _, table, _, _, route_type, _ = RTMSG.unpack_from(payload)
                 attributes = dict(_attributes(payload[RTMSG.size :]))
                 if RTA_TABLE in attributes:
