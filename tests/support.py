@@ -30,9 +30,19 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, interval_s: floa
     return condition()
 
 
+def zip_entry(name: str, mode: int = 0o644) -> zipfile.ZipInfo:
+    """An archive entry for a regular file with a Unix mode, as ``zip`` and the packagers write it (0644: AWS needs
+    code files world-readable; ``ZipFile.writestr`` with a bare name writes 0600, which AWS cannot read)."""
+    entry = zipfile.ZipInfo(name)
+    entry.create_system = 3
+    entry.external_attr = (stat.S_IFREG | mode) << 16
+    entry.compress_type = zipfile.ZIP_DEFLATED
+    return entry
+
+
 def build_zip(files: dict[str, str], links: dict[str, str | bytes] | None = None) -> bytes:
     """An in-memory deployment zip holding ``links`` (symlink name -> target, written first) and ``files``
-    (name -> source)."""
+    (name -> source, mode 0644)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, target in (links or {}).items():
@@ -42,7 +52,7 @@ def build_zip(files: dict[str, str], links: dict[str, str | bytes] | None = None
             link.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(link, target)
         for name, source in files.items():
-            archive.writestr(name, source)
+            archive.writestr(zip_entry(name), source)
     return buffer.getvalue()
 
 

@@ -29,6 +29,7 @@ from embedded_localstack.control.health import DEFAULT_SERVICES, health, parse_s
 from embedded_localstack.control.ports import port_is_free
 from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
+from embedded_localstack.service.sandbox.hostside import host_user
 from embedded_localstack.service.sandbox.mode import SandboxUnavailableError, fallback_warning, resolve_mode
 from embedded_localstack.settings import (
     TUNING_VARIABLE,
@@ -284,9 +285,10 @@ def _warn_if_uncontained() -> None:
     """The harness's side of the sandbox's ``auto`` fallback: one loud warning (LocalStack logs it too)."""
     try:
         mode, reason = resolve_mode()
+        host_user()
     except SandboxUnavailableError as error:
         raise EmbeddedLocalStackError(str(error)) from None
-    except ValueError as error:  # a bad EMBEDDED_LAMBDA_SANDBOX value
+    except ValueError as error:  # a bad EMBEDDED_LAMBDA_SANDBOX or EMBEDDED_LAMBDA_SANDBOX_USER value
         raise EmbeddedLocalStackError(str(error)) from None
     if reason is not None:
         log.warning(fallback_warning(reason))

@@ -22,6 +22,7 @@ and symlinks (that stay inside) last, so no write ever goes through a symlink. S
 from __future__ import annotations
 
 import io
+import os
 import stat
 import struct
 import zipfile
@@ -62,8 +63,12 @@ class TooManyEntriesError(UnsafeArchiveError):
     message = f"Could not unzip uploaded file: embedded LocalStack unpacks archives of at most {MAX_ENTRIES} entries."
 
 
+UNIX = 3
+"""``ZipInfo.create_system`` of archives made on Unix: their external attributes carry the file's mode."""
+
+
 def _is_symlink(info: zipfile.ZipInfo) -> bool:
-    return info.create_system == 3 and stat.S_ISLNK(info.external_attr >> 16)
+    return info.create_system == UNIX and stat.S_ISLNK(info.external_attr >> 16)
 
 
 def _inside(name: str) -> bool:
@@ -199,7 +204,8 @@ def safe_unzip(path: str | Path, target_dir: str | Path) -> None:
         check_archive_file(data)
         data.seek(0)
         with zipfile.ZipFile(data) as archive:
-            links = []
+            links: list[zipfile.ZipInfo] = []
+            directories: dict[Path, int] = {}
             for info in archive.infolist():
                 if _is_symlink(info):
                     links.append(info)
@@ -208,7 +214,18 @@ def safe_unzip(path: str | Path, target_dir: str | Path) -> None:
                 mode = (info.external_attr >> 16) & 0o777
                 if not info.is_dir():
                     written.chmod(mode or 0o644)
+                elif mode and info.create_system == UNIX:
+                    directories[written] = mode
             for info in links:
                 link = target / _key(info.filename)
                 link.parent.mkdir(parents=True, exist_ok=True)
                 link.symlink_to(link_target(archive, info))
+    # The archive's modes, as AWS keeps them: what the function's user may not read stays unreadable. Directories
+    # last (deepest first), so that one without write permission was still filled; the others (and the code dir,
+    # /var/task) 0755, whatever LocalStack's umask.
+    for root, names, _ in sorted(os.walk(target), key=lambda entry: len(entry[0]), reverse=True):
+        for name in names:
+            path = Path(root) / name
+            if not path.is_symlink():
+                path.chmod(directories.get(path, 0o755))
+    target.chmod(0o755)

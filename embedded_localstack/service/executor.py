@@ -64,6 +64,7 @@ from embedded_localstack.service.sandbox.cgroups import (
     remove_stale_cgroups,
     start_reaper,
 )
+from embedded_localstack.service.sandbox.hostside import NO_CONFINEMENT, Confinement
 from embedded_localstack.service.sandbox.launch import describe_exit, end_environment, fill_task_root, launch
 from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
@@ -71,9 +72,9 @@ from embedded_localstack.service.sandbox.layout import (
     LaunchSpec,
     base_environment,
     layout,
-    wrapper_problem,
 )
-from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_mode
+from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_confinement, resolve_mode
+from embedded_localstack.service.sandbox.view import wrapper_problem
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
 from embedded_localstack.settings import ResourceSettings
 
@@ -93,6 +94,7 @@ class SandboxMode:
         self._sandboxed: bool | None = None
         self._own_network = False
         self._resources = ResourceSettings()
+        self._confinement = NO_CONFINEMENT
         self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
     def sandboxed(self) -> bool:
@@ -103,9 +105,10 @@ class SandboxMode:
                     LOG.warning(fallback_warning(reason))
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
+                    self._confinement = resolve_confinement()  # first: a bad setting raises before anything starts
+                    self._resources = ResourceSettings.from_environment()
                     remove_stale_cgroups()
                     self._reaper = start_reaper()
-                    self._resources = ResourceSettings.from_environment()
                     limit_all_environments(self._resources)
                     network_problem = probe_pasta()
                     if network_problem is not None:
@@ -113,6 +116,10 @@ class SandboxMode:
                     self._own_network = network_problem is None
                 self._sandboxed = mode == "bwrap"
             return self._sandboxed
+
+    def confinement(self) -> Confinement:
+        """Seccomp filter, host user and stage of this LocalStack's sandboxes (hostside.py)."""
+        return self._confinement if self.sandboxed() else NO_CONFINEMENT
 
     def gateway_port(self) -> int | None:
         """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
@@ -125,7 +132,7 @@ class SandboxMode:
 
 
 SANDBOX = SandboxMode()
-SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port)
+SPARES = SparePool(SANDBOX.sandboxed, SANDBOX.gateway_port, confinement=SANDBOX.confinement)
 
 
 class LocalProcessRuntimeExecutorPlugin(RuntimeExecutorPlugin):
@@ -309,6 +316,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._tmp_mb(),
             SANDBOX.gateway_port(),
             self._environment.get(EXEC_WRAPPER_VARIABLE) or None,
+            SANDBOX.confinement(),
         )
 
     def _spawn(self, spec: LaunchSpec) -> socket.socket:

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from embedded_localstack.runtime.bootstrap import SPARE_MARKER
 from embedded_localstack.service.sandbox.cgroups import Cgroup
+from embedded_localstack.service.sandbox.hostside import NO_CONFINEMENT, Confinement
 from embedded_localstack.service.sandbox.launch import end_environment, launch
 from embedded_localstack.service.sandbox.layout import (
     DEFAULT_EPHEMERAL_MB,
@@ -75,9 +76,11 @@ class SparePool:
         sandboxed: Callable[[], bool],
         gateway_port: Callable[[], int | None] = lambda: None,
         environ: Mapping[str, str] | None = None,
+        confinement: Callable[[], Confinement] = lambda: NO_CONFINEMENT,
     ) -> None:
         self._sandboxed = sandboxed
         self._gateway_port = gateway_port
+        self._confinement = confinement
         self._enabled = (os.environ if environ is None else environ).get(SWITCH_VARIABLE, "1") != "0"
         self._lock = threading.Lock()
         self._idle: dict[str, Spare] = {}
@@ -143,7 +146,8 @@ class SparePool:
         try:
             if sandboxed:
                 task_root = spares_dir() / uuid.uuid4().hex[:12]
-                task_root.mkdir(mode=0o700)
+                task_root.mkdir()
+                task_root.chmod(0o755)  # /var/task's mode, as on AWS (spares_dir itself is private)
                 cgroup = Cgroup(f"spare-{task_root.name}")
             ours, theirs = socket.socketpair()
             try:
@@ -154,6 +158,7 @@ class SparePool:
                     task_root or Path("/"),
                     theirs.fileno(),
                     gateway_port=self._gateway_port(),
+                    confinement=self._confinement(),
                 )
                 # The adopter hands over the environment's output pipe.
                 process = launch(spec, self.spare_environment(runtime, interpreter), subprocess.DEVNULL, cgroup)

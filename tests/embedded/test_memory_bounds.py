@@ -26,7 +26,7 @@ from embedded_helpers import (
     peak_memory_growth_mb,
     reset_peak_memory,
 )
-from support import build_zip, wait_until
+from support import build_zip, wait_until, zip_entry
 
 from embedded_localstack.service.code_unpacking import MAX_ENTRIES
 
@@ -62,7 +62,7 @@ def test_a_symlink_entry_that_inflates_is_refused_unread(aws, deploy_function, e
 def _many_entries(count: int, declared: int | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("lambda_function.py", READ_THROUGH)
+        archive.writestr(zip_entry("lambda_function.py"), READ_THROUGH)
         for index in range(count):
             archive.writestr(zipfile.ZipInfo(f"{index:x}"), b"")
     data = bytearray(buffer.getvalue())

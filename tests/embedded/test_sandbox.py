@@ -32,7 +32,7 @@ from embedded_helpers import (
     invoke,
     sandboxed_processes,
 )
-from support import alive, build_zip, wait_until
+from support import alive, build_zip, wait_until, zip_entry
 
 from embedded_localstack.control.lifecycle import PROCESS_MODULE, EmbeddedSettings, running_pid, start, stop
 from embedded_localstack.control.ports import free_port
@@ -378,7 +378,7 @@ def _zip_with_symlink(name: str, target: str, extra: dict[str, str]) -> bytes:
         link.external_attr = (stat.S_IFLNK | 0o777) << 16
         archive.writestr(link, target)
         for entry, content in extra.items():
-            archive.writestr(entry, content)
+            archive.writestr(zip_entry(entry), content)
     return buffer.getvalue()
 
 
@@ -400,7 +400,7 @@ def test_archive_entries_outside_the_code_dir_are_refused(aws, deploy_function, 
         entry = "../../../../../../tmp/planted-by-zip.txt" if case == "dotdot_name" else "/tmp/planted-by-zip.txt"
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as writer:
-            writer.writestr("lambda_function.py", HANDLER)
+            writer.writestr(zip_entry("lambda_function.py"), HANDLER)
             writer.writestr(zipfile.ZipInfo(entry), "pwned")  # ZipInfo keeps the name as given
         archive = buffer.getvalue()
     with pytest.raises(ClientError) as refused:
@@ -567,7 +567,7 @@ def test_exec_wrapper_runs_the_runtime(aws, deploy_function):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(
-            "lambda_function.py",
+            zip_entry("lambda_function.py"),
             "import os, sys\ndef lambda_handler(e, c):\n    return [os.environ.get('WRAPPED'), sys.argv[0]]\n",
         )
         wrapper = zipfile.ZipInfo("wrapper.sh")

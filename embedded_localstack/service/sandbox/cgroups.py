@@ -174,13 +174,9 @@ class Cgroup:
                 return int((directory / "memory.max_usage_in_bytes").read_text()) // (1024 * 1024)
         return None
 
-    def join_prefix(self) -> list[str]:
-        """A shell prefix that moves itself into the cgroups, then execs the command (same pid)."""
-        procs = [str(d / "cgroup.procs") for d in self.dirs.values()]
-        if not procs:
-            return []
-        script = 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 126; shift; done; shift; exec "$@"'
-        return ["/bin/sh", "-c", script, "sh", *procs, "--"]
+    def procs_files(self) -> list[Path]:
+        """The ``cgroup.procs`` files a process writes its pid to to join these cgroups (hostside.py's prefix)."""
+        return [d / "cgroup.procs" for d in self.dirs.values()]
 
     def members(self) -> set[int]:
         return _members(self.dirs.values())

@@ -7,16 +7,18 @@ import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Protocol
 
-from embedded_localstack.service.sandbox.bwrap import command, split_environment
+from embedded_localstack.service.sandbox.bwrap import bwrap_call
 from embedded_localstack.service.sandbox.cgroups import Cgroup
-from embedded_localstack.service.sandbox.layout import LaunchSpec, launch_environment
+from embedded_localstack.service.sandbox.hostside import host_environment, sandbox_prefix
+from embedded_localstack.service.sandbox.layout import LaunchSpec, launch_environment, runtime_command
 from embedded_localstack.service.sandbox.network import NETWORK_HELPERS, start_with_own_network
 
 LOG = logging.getLogger(__name__)
@@ -38,27 +40,40 @@ def launch(
     output: IO[bytes] | int,
     cgroup: Cgroup | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start one function process (own process group) with exactly ``environment``; stdout/stderr to ``output``."""
-    prefix = cgroup.join_prefix() if spec.sandboxed and cgroup is not None else []
-    host_environment, inside_only = split_environment(spec, launch_environment(spec, environment))
+    """Start one function process (own process group) with exactly ``environment``; stdout/stderr to ``output``.
 
-    def popen(argv: list[str], extra_fds: tuple[int, ...] = ()) -> subprocess.Popen[bytes]:
+    Sandboxed, every process on the host side (the cgroup-joining shell, bwrap, pasta) starts with the fixed
+    :func:`hostside.host_environment`: the function's variables reach the sandboxed process only (bwrap.py)."""
+    environment = launch_environment(spec, environment)
+    procs = cgroup.procs_files() if spec.sandboxed and cgroup is not None else []
+
+    def popen(argv: list[str], env: Mapping[str, str], fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [*prefix, *argv],
-            env=host_environment,
+            argv,
+            env=env,
             cwd="/" if spec.sandboxed else spec.code_dir,
             stdin=subprocess.DEVNULL,
             stdout=output,
             stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
             close_fds=True,
-            pass_fds=(spec.channel_fd, *extra_fds),
+            pass_fds=(spec.channel_fd, *fds),
             process_group=0,  # stopping the environment ends the group (bwrap, or the unsandboxed interpreter's)
         )
 
+    def start_sandbox(network_args: Sequence[str] = (), fds: Sequence[int] = ()) -> subprocess.Popen[bytes]:
+        call = bwrap_call(spec, environment, network_args)
+        try:
+            prefix = sandbox_prefix(spec.confinement, procs, spec.code_dir)
+            return popen([*prefix, *call.argv], host_environment(), (*fds, *call.fds))
+        finally:
+            call.close()  # the child has its copies
+
     def start() -> subprocess.Popen[bytes]:
-        if not spec.sandboxed or spec.gateway_port is None:
-            return popen(command(spec, inside_only=inside_only))
-        return start_with_own_network(spec, popen, prefix, inside_only, cgroup)
+        if not spec.sandboxed:
+            return popen(runtime_command(spec), environment)
+        if spec.gateway_port is None:
+            return start_sandbox()
+        return start_with_own_network(spec, start_sandbox, procs, cgroup)
 
     with _LAUNCH_LOCK:
         return _LAUNCHER.submit(start).result()
@@ -126,16 +141,21 @@ def fill_task_root(code_dir: Path, target: Path) -> None:
     """Make ``target`` (a spare's task root, bound read-only into its sandbox) hold the function's code.
 
     Hard links where possible (same file system: LocalStack's temp dir), copies otherwise; symlinks as they are
-    (the guarded unzip only lets symlinks that stay inside the code directory through).
+    (the guarded unzip only lets symlinks that stay inside the code directory through); directories with their
+    modes (set last, deepest first: a directory the sandbox user may not enter stays so, as in the code dir).
     """
+    directories = []
     for source in sorted(code_dir.rglob("*")):
         destination = target / source.relative_to(code_dir)
         if source.is_symlink():
             destination.symlink_to(source.readlink())
         elif source.is_dir():
             destination.mkdir(exist_ok=True)
+            directories.append((destination, stat.S_IMODE(source.stat().st_mode)))
         else:
             try:
                 os.link(source, destination)
             except OSError:
                 shutil.copy2(source, destination)
+    for directory, mode in reversed(directories):
+        directory.chmod(mode)

@@ -4,9 +4,6 @@ runtime's command line as the function sees it. Standard library only."""
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +11,7 @@ from pathlib import Path
 from embedded_localstack.runtime.bootstrap import CHANNEL_FD_VARIABLE, PACKAGES_VARIABLE
 from embedded_localstack.runtime_packages import packages_dir, sandbox_packages_dir
 from embedded_localstack.service.interpreters import INTERPRETER_FLAGS
+from embedded_localstack.service.sandbox.hostside import NO_CONFINEMENT, Confinement
 
 LOG = logging.getLogger(__name__)
 
@@ -97,6 +95,8 @@ class LaunchSpec:
     """Sandboxed with its own network namespace: the one host loopback port it reaches (LocalStack's gateway)."""
     exec_wrapper: str | None = None
     """The function's ``AWS_LAMBDA_EXEC_WRAPPER`` (a path as the function sees it, e.g. /var/task/wrapper)."""
+    confinement: Confinement = NO_CONFINEMENT
+    """Sandboxed: the host user, stage and seccomp filter of this LocalStack's sandboxes (hostside.py)."""
 
 
 def interpreter_prefix(interpreter: Path) -> Path:
@@ -124,18 +124,6 @@ def host_location(spec: LaunchSpec, path: str) -> Path | None:
     return seen
 
 
-def wrapper_problem(spec: LaunchSpec) -> str | None:
-    """Why the exec wrapper cannot be started, in the words of AWS's ``fork/exec`` error, or None."""
-    if not spec.exec_wrapper or not spec.exec_wrapper.startswith("/"):
-        return None  # a bare name is looked up on PATH when the wrapper is executed
-    found = host_location(spec, spec.exec_wrapper)
-    if found is None or not found.exists():
-        return f"fork/exec {spec.exec_wrapper}: no such file or directory"
-    if found.is_dir() or not os.access(found, os.X_OK):
-        return f"fork/exec {spec.exec_wrapper}: permission denied"
-    return None
-
-
 def runtime_command(spec: LaunchSpec) -> list[str]:
     """The runtime's own command as the function sees it. With an exec wrapper it is AWS's shape, ending in the
     bootstrap script (wrappers insert interpreter options before the last argument), and the channel and the
@@ -158,18 +146,3 @@ def launch_environment(spec: LaunchSpec, environment: Mapping[str, str]) -> dict
         result[CHANNEL_FD_VARIABLE] = str(spec.channel_fd)
         result[PACKAGES_VARIABLE] = layout(spec.sandboxed, spec.runtime, spec.code_dir, spec.interpreter).packages
     return result
-
-
-def identity_files() -> dict[str, Path]:
-    """/etc/passwd and /etc/group for the sandbox, written once under the temp dir (LocalStack's: private)."""
-    directory = Path(tempfile.gettempdir()) / "embedded-lambda-etc"
-    files = {name: directory / name for name in IDENTITY_FILES}
-    if all(path.is_file() for path in files.values()):
-        return files
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for name, content in IDENTITY_FILES.items():
-        partial = directory / f".{name}.{os.getpid()}.{threading.get_ident()}"
-        partial.write_text(content)
-        partial.chmod(0o644)
-        partial.replace(files[name])
-    return files

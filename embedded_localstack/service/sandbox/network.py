@@ -7,18 +7,16 @@ import json
 import logging
 import os
 import select
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from embedded_localstack.service.sandbox.bwrap import command
 from embedded_localstack.service.sandbox.cgroups import Cgroup
 from embedded_localstack.service.sandbox.host_addresses import HOST_ADDRESSES
+from embedded_localstack.service.sandbox.hostside import helper_prefix, host_environment
 from embedded_localstack.service.sandbox.layout import LaunchSpec
 
 LOG = logging.getLogger(__name__)
@@ -26,8 +24,12 @@ LOG = logging.getLogger(__name__)
 NETWORK_SETUP_TIMEOUT_S = 15.0
 
 
+StartSandbox = Callable[[Sequence[str], Sequence[int]], "subprocess.Popen[bytes]"]
+"""Starts the sandbox with these extra bwrap arguments and descriptors (launch.py)."""
+
+
 def start_with_own_network(
-    spec: LaunchSpec, popen: Any, prefix: list[str], inside_only: Mapping[str, str], cgroup: Cgroup | None = None
+    spec: LaunchSpec, start_sandbox: StartSandbox, procs: Sequence[Path], cgroup: Cgroup | None = None
 ) -> subprocess.Popen[bytes]:
     """bwrap in a new network namespace, held before the function starts until pasta has connected it.
 
@@ -38,13 +40,14 @@ def start_with_own_network(
     loopback, and no address of the host is reachable (host_addresses.py: rules set before pasta connects the
     namespace, kept up to date). pasta runs in the foreground in the environment's cgroups, with SIGKILL as
     parent-death signal: it ends with the environment and with LocalStack.
+    It starts with the fixed host environment and runs as the sandbox's host user (:func:`pasta_identity`).
     """
     assert spec.gateway_port is not None
     info_read, info_write = os.pipe()
     block_read, block_write = os.pipe()
     network_args = ["--unshare-net", "--info-fd", str(info_write), "--block-fd", str(block_read)]
     try:
-        process = popen(command(spec, network_args, inside_only), (info_write, block_read))
+        process = start_sandbox(network_args, (info_write, block_read))
     finally:
         os.close(info_write)
         os.close(block_read)
@@ -52,17 +55,19 @@ def start_with_own_network(
         child = _read_child_pid(info_read)
         # Before pasta connects the namespace: there is no moment in which the host's addresses are in reach.
         namespace = HOST_ADDRESSES.protect(child)
+        as_sandbox_user, namespaces = pasta_identity(spec, child)
         pasta = [
-            shutil.which("setpriv") or "setpriv", "--pdeathsig", "KILL",
-            shutil.which("pasta") or "pasta", "--foreground", "--quiet", "--runas", "0:0", "--config-net",
-            "--no-map-gw", "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none",
-            # The network namespace only: joining the sandbox's user namespace races with bwrap nesting a second
-            # one (pasta would then lack privileges over the network namespace).
-            "--netns", f"/proc/{child}/ns/net", "--netns-only",
+            *helper_prefix(spec.confinement, procs, as_sandbox_user), "--pdeathsig", "KILL", "--",
+            "pasta", "--foreground", "--quiet", "--config-net", "--no-map-gw",
+            "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none", *namespaces,
         ]  # fmt: skip
         try:
             helper = subprocess.Popen(
-                [*prefix, *pasta], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                pasta,
+                env=host_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         except BaseException:
             HOST_ADDRESSES.release(namespace)
@@ -81,6 +86,22 @@ def start_with_own_network(
         os.close(info_read)
         os.close(block_write)
     return process
+
+
+def pasta_identity(spec: LaunchSpec, child: int) -> tuple[bool, list[str]]:
+    """Whether pasta runs as the sandbox's host user, and which namespaces it joins.
+
+    With the seccomp filter the sandbox has one user namespace (bwrap.namespace_args), owned by the sandbox's
+    host user (or LocalStack's, not as root): pasta, started as that user (hostside.helper_prefix), joins it and
+    then the network namespace, and so never holds root. Without the filter bwrap nests a second user namespace,
+    which pasta cannot join usefully, and as root without a host user the namespace is root's: pasta then runs
+    as root on the host (``--runas 0:0``; as ``nobody`` it could not enter the namespace) and joins the network
+    namespace only."""
+    namespaces = f"/proc/{child}/ns"
+    confinement = spec.confinement
+    if confinement.seccomp is not None and (confinement.user is not None or os.geteuid() != 0):
+        return True, ["--userns", f"{namespaces}/user", "--netns", f"{namespaces}/net"]
+    return False, ["--runas", "0:0", "--netns", f"{namespaces}/net", "--netns-only"]
 
 
 class NetworkHelpers:

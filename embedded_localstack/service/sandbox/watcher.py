@@ -79,14 +79,14 @@ class MemoryWatch:
 
     def tmp_bytes(self) -> int:
         """What the sandbox's /tmp holds (its tmpfs pages are charged to this cgroup), 0 if not found."""
-        own = Path("/proc/self/ns/mnt").stat().st_ino
+        own = Path("/proc/self/ns/pid").stat().st_ino
         candidates = self.members()
         if self._sandbox_pid in candidates:
             candidates.insert(0, self._sandbox_pid)
         for pid in candidates:
             try:
-                if Path(f"/proc/{pid}/ns/mnt").stat().st_ino == own:
-                    continue  # bwrap's outer process or pasta: the host's /tmp
+                if Path(f"/proc/{pid}/ns/pid").stat().st_ino == own:
+                    continue  # bwrap's outer process or pasta (outside the sandbox's pid namespace): not its /tmp
                 stats = os.statvfs(f"/proc/{pid}/root/tmp")
             except OSError:
                 continue
