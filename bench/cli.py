@@ -122,7 +122,7 @@ def private_localstack(
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
-    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None}
+    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None, "freeze_thaw_ms": None}
     state_dir = state_root()
     state_dir.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=state_dir))
