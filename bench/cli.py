@@ -139,7 +139,7 @@ def run_directory(prefix: str) -> Iterator[Path]:
 
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
-    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None}
+    sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None, "freeze_thaw_ms": None}
     state_dir = state_root()
     with run_directory("bench-") as run_dir, contextlib.ExitStack() as localstacks:
         settings, ready_s = localstacks.enter_context(private_localstack(run_dir))

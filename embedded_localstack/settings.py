@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 TUNING_VARIABLE = "EMBEDDED_LOCALSTACK_TUNING"
 """``off``: LocalStack runs with its stock settings and none of the tuning patches (``start --stock``)."""
@@ -76,3 +77,69 @@ def function_url_environment(
         URL_CREDENTIALS_VARIABLE: format_url_credentials(merged),
         STRICT_URL_POLICY_VARIABLE: "on" if strict else "off",
     }
+
+
+# -- resources of the execution environments (read by the sandbox, service/sandbox/cgroups.py) -------------------
+CPU_VARIABLE = "EMBEDDED_LAMBDA_CPU"
+"""CPU of one execution environment: ``core`` (default: at most one core, whatever its MemorySize) or ``aws``
+(AWS's proportion: MemorySize / 1,769 MB vCPUs, e.g. 128 MB -> 7 % of a core, 3,538 MB -> two cores)."""
+CPU_MODES = ("core", "aws")
+MAX_PROCESSES_VARIABLE = "EMBEDDED_LAMBDA_MAX_PROCESSES"
+"""Processes and threads of all execution environments of one LocalStack together (unset: a quarter of the
+kernel's ``pid_max``, at most 8,192). Each environment has AWS's 1,024 besides."""
+MAX_MEMORY_VARIABLE = "EMBEDDED_LAMBDA_MAX_MEMORY_MB"
+"""Memory (MB) of all execution environments of one LocalStack together (unset: three quarters of the memory the
+host, or LocalStack's own cgroup, has)."""
+MIN_MAX_PROCESSES = 64
+"""The smallest cap over all environments: one environment (bwrap, pasta, the runtime and its threads) must start."""
+MIN_MAX_MEMORY_MB = 128
+"""The smallest cap over all environments: AWS's smallest MemorySize."""
+
+
+@dataclass(frozen=True)
+class ResourceSettings:
+    """How much of the host the execution environments of one LocalStack may use; ValueError for a bad value."""
+
+    cpu: str = "core"
+    max_processes: int | None = None
+    """None: the default of :data:`MAX_PROCESSES_VARIABLE`."""
+    max_memory_mb: int | None = None
+    """None: the default of :data:`MAX_MEMORY_VARIABLE`."""
+
+    def __post_init__(self) -> None:
+        if self.cpu not in CPU_MODES:
+            raise ValueError(f"{CPU_VARIABLE} must be one of {', '.join(CPU_MODES)}, got {self.cpu!r}")
+        for name, value, least in (
+            (MAX_PROCESSES_VARIABLE, self.max_processes, MIN_MAX_PROCESSES),
+            (MAX_MEMORY_VARIABLE, self.max_memory_mb, MIN_MAX_MEMORY_MB),
+        ):
+            if value is not None and (type(value) is not int or value < least):  # a bool is no number here
+                raise ValueError(f"{name} must be a whole number of at least {least}, got {value!r}")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ResourceSettings:
+        source = _environment(environ)
+        cpu = source.get(CPU_VARIABLE, "").strip().lower() or "core"
+        return cls(cpu, _whole_number(source, MAX_PROCESSES_VARIABLE), _whole_number(source, MAX_MEMORY_VARIABLE))
+
+    def environment(self) -> dict[str, str]:
+        """The variables that carry these settings into LocalStack (an empty value: the default)."""
+        return {
+            CPU_VARIABLE: self.cpu,
+            MAX_PROCESSES_VARIABLE: "" if self.max_processes is None else str(self.max_processes),
+            MAX_MEMORY_VARIABLE: "" if self.max_memory_mb is None else str(self.max_memory_mb),
+        }
+
+
+def _whole_number(source: Mapping[str, str], name: str) -> int | None:
+    text = source.get(name, "").strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValueError(f"{name} must be a whole number, got {text!r}")
+    return int(text)
+
+
+def resource_environment(settings: ResourceSettings | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The resource settings for LocalStack's environment: ``settings``, or (None) ``environ``'s, validated."""
+    return (settings or ResourceSettings.from_environment(environ)).environment()

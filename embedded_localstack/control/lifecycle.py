@@ -31,7 +31,13 @@ from embedded_localstack.errors import EmbeddedLocalStackError
 from embedded_localstack.service.sandbox.cgroups import REAPER_MODULE
 from embedded_localstack.service.sandbox.hostside import host_user
 from embedded_localstack.service.sandbox.mode import SandboxUnavailableError, fallback_warning, resolve_mode
-from embedded_localstack.settings import TUNING_VARIABLE, format_url_credentials, function_url_environment
+from embedded_localstack.settings import (
+    TUNING_VARIABLE,
+    ResourceSettings,
+    format_url_credentials,
+    function_url_environment,
+    resource_environment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,9 @@ class EmbeddedSettings:
     strict_url_policy: bool | None = None
     """Function URLs also need AWS's ``lambda:InvokeFunction`` statement (``EMBEDDED_LAMBDA_URL_STRICT_POLICY``);
     None: as the caller's environment says (default off)."""
+    resources: ResourceSettings | None = None
+    """CPU per environment and the caps over all of them (``EMBEDDED_LAMBDA_CPU``, ``..._MAX_PROCESSES``,
+    ``..._MAX_MEMORY_MB``); None: as the caller's environment says (defaults in embedded_localstack/settings.py)."""
 
     def __post_init__(self) -> None:
         if self.host not in LOOPBACK_HOSTS and not self.host.startswith("127."):
@@ -197,6 +206,7 @@ def localstack_environment(settings: EmbeddedSettings, environ: dict[str, str] |
     )
     environment.update(performance_environment(settings.tuned))
     environment.update(function_url_environment(dict(settings.url_credentials), settings.strict_url_policy, source))
+    environment.update(resource_environment(settings.resources, source))
     return environment
 
 
@@ -243,7 +253,7 @@ def start(settings: EmbeddedSettings | None = None) -> EmbeddedLocalStack:
     _warn_if_uncontained()
     try:
         environment = localstack_environment(settings)
-    except ValueError as error:  # a malformed EMBEDDED_LAMBDA_URL_* setting in the caller's environment
+    except ValueError as error:  # a malformed EMBEDDED_LAMBDA_* setting in the caller's environment
         raise EmbeddedLocalStackError(str(error)) from error
 
     settings.log_file.touch(mode=0o600)

@@ -60,6 +60,7 @@ from embedded_localstack.service.patches.function_gateway import FUNCTION_GATEWA
 from embedded_localstack.service.sandbox.cgroups import (
     Cgroup,
     environment_cgroup_name,
+    limit_all_environments,
     remove_stale_cgroups,
     start_reaper,
 )
@@ -75,6 +76,7 @@ from embedded_localstack.service.sandbox.layout import (
 from embedded_localstack.service.sandbox.mode import fallback_warning, probe_pasta, resolve_confinement, resolve_mode
 from embedded_localstack.service.sandbox.view import wrapper_problem
 from embedded_localstack.service.spares import Spare, SparePool, can_run_spares, end_spare
+from embedded_localstack.settings import ResourceSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ class SandboxMode:
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
         self._own_network = False
+        self._resources = ResourceSettings()
         self._confinement = NO_CONFINEMENT
         self._reaper: subprocess.Popen[bytes] | None = None  # outlives LocalStack by design: never waited for
 
@@ -103,8 +106,10 @@ class SandboxMode:
                 LOG.info("embedded Lambda sandbox: %s", mode)
                 if mode == "bwrap":
                     self._confinement = resolve_confinement()  # first: a bad setting raises before anything starts
+                    self._resources = ResourceSettings.from_environment()
                     remove_stale_cgroups()
                     self._reaper = start_reaper()
+                    limit_all_environments(self._resources)
                     network_problem = probe_pasta()
                     if network_problem is not None:
                         LOG.warning("embedded Lambda sandbox without its own network: %s", network_problem)
@@ -120,6 +125,10 @@ class SandboxMode:
         """The port a function's own network namespace forwards to (the functions' gateway listener, which refuses
         LocalStack's internal endpoints), or None (host network)."""
         return function_gateway_port() if self.sandboxed() and self._own_network else None
+
+    def cpu(self) -> str:
+        """How environments get CPU (``EMBEDDED_LAMBDA_CPU``: ``core`` or ``aws``)."""
+        return self._resources.cpu if self.sandboxed() else "core"
 
 
 SANDBOX = SandboxMode()
@@ -187,9 +196,9 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         storage = self.function_version.config.ephemeral_storage
         return int(getattr(storage, "size", None) or DEFAULT_EPHEMERAL_MB)
 
-    def _memory_limit_mb(self) -> int:
-        # /tmp is a tmpfs whose pages the memory cgroup charges; AWS counts ephemeral storage separately.
-        return int(self.function_version.config.memory_size) + self._tmp_mb()
+    def _limit(self, cgroup: Cgroup) -> None:
+        """MemorySize (its /tmp aside, as AWS counts them) and CPU (a core, or AWS's share) for this function."""
+        cgroup.limit(int(self.function_version.config.memory_size), self._tmp_mb(), SANDBOX.cpu())
 
     def _function_environment(self, env_vars: dict[str, str]) -> dict[str, str]:
         """What the function sees: LocalStack's AWS variables and the function's own, never our environment."""
@@ -278,6 +287,8 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             self._end_process()
             raise LambdaRuntimeException(f"function process sent {frame.kind!r} instead of ready")
         init_ms = (time.perf_counter() - started) * 1000
+        if self._cgroup is not None:  # frozen until its first invoke, like AWS's environments between invokes
+            self._cgroup.freeze()
         # Only now, so that starting the next spare never competes with this cold start for CPU.
         if spares:
             SPARES.replenish_in_background(runtime, interpreter)
@@ -313,7 +324,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
         spec = dataclasses.replace(spec, channel_fd=theirs.fileno())
         if self._sandboxed:
             self._cgroup = Cgroup(environment_cgroup_name(self.id))
-            self._cgroup.limit_memory(self._memory_limit_mb())
+            self._limit(self._cgroup)
         output = self._output.new_pipe()
         try:
             self._process = launch(spec, self._environment, output, self._cgroup)
@@ -329,7 +340,7 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             fill_task_root(self._code_dir(), spare.task_root)
         if spare.cgroup is not None:
             spare.cgroup.rename(environment_cgroup_name(self.id))
-            spare.cgroup.limit_memory(self._memory_limit_mb())
+            self._limit(spare.cgroup)
         cwd = self._environment["LAMBDA_TASK_ROOT"]
         frame = encode_frame(CONFIGURE, "", json.dumps({"environ": self._environment, "cwd": cwd}).encode())
         output = self._output.new_pipe()
@@ -389,11 +400,15 @@ class LocalProcessRuntimeExecutor(RuntimeExecutor):
             return self._answer_init_failure(request_id, init_ms)
         channel = self._channel
         assert channel is not None
+        if self._cgroup is not None:
+            self._cgroup.thaw()
         try:
             channel.send(INVOKE, request_id, json.dumps(payload).encode())
         except ProcessGone as error:
             raise InvokeSendError(f"cannot send invoke to function process: {error}") from error
         result, status, error_type = self._await_result(channel, request_id, started)
+        if self._cgroup is not None:  # nothing of it runs until the next invoke (AWS freezes it once answered)
+            self._cgroup.freeze()
         duration_ms = (time.perf_counter() - started) * 1000
         result.logs = self._invocation_logs(request_id, duration_ms, init_ms, status, error_type)
         return result

@@ -148,7 +148,8 @@ def lambda_handler(event, context):
 
 
 def test_an_init_error_over_six_megabytes_is_dropped_unread(aws, deploy_function, embedded):
-    name = deploy_function({"lambda_function.py": SEND_AT_INIT.format(kind=b"E", mb=96)})
+    # 512 MB: building the 96 MB frame takes ~200 MB of the function's memory (over 128 MB it is killed, as on AWS).
+    name = deploy_function({"lambda_function.py": SEND_AT_INIT.format(kind=b"E", mb=96)}, memory_size=512)
     invoke(aws, deploy_function({"lambda_function.py": "def lambda_handler(e, c):\n    return 1\n"}), {})
     since = reset_peak_memory(embedded.pid)
     result = invoke(aws, name, {})
@@ -160,7 +161,8 @@ def test_an_init_error_over_six_megabytes_is_dropped_unread(aws, deploy_function
 
 
 def test_a_ready_frame_with_a_body_ends_the_environment_unread(aws, deploy_function, embedded):
-    name = deploy_function({"lambda_function.py": SEND_AT_INIT.format(kind=b"R", mb=96)}, wait_active=False)
+    code = SEND_AT_INIT.format(kind=b"R", mb=96)
+    name = deploy_function({"lambda_function.py": code}, memory_size=512, wait_active=False)
     aws.lambda_.get_waiter("function_active_v2").wait(FunctionName=name, WaiterConfig={"Delay": 0.2})
     since = reset_peak_memory(embedded.pid)
     with pytest.raises(ClientError):  # the environment never starts: LocalStack answers with a service error

@@ -1,12 +1,14 @@
 """What a killed LocalStack leaves in its cgroups is ended by its reaper, or when the next one starts; a running
 LocalStack's is never touched.
 
-Real cgroups (v1 memory and pids, as the sandbox uses them) and real processes: a sleeper in a cgroup named after
-a LocalStack PID that no longer runs, another in one named after a running process.
+Real cgroups (v1 memory, pids, cpu and freezer, as the sandbox uses them) and real processes: a sleeper in a cgroup
+named after a LocalStack PID that no longer runs, another in one named after a running process. The leftovers are
+frozen, as an environment is between invocations: a frozen process dies of SIGKILL only once thawed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,7 +32,7 @@ def _dead_pid() -> int:
 
 def _cgroups(owner: int) -> list[Path]:
     parents = [cgroups.own_cgroup(controller) for controller in cgroups.CONTROLLERS]
-    assert all(parent is not None and parent.is_dir() for parent in parents), "cgroup v1 memory and pids needed"
+    assert all(parent is not None and parent.is_dir() for parent in parents), "cgroup v1 hierarchies needed"
     return [parent / f"embedded-lambda-{owner}" / "env-leftover" for parent in parents if parent is not None]
 
 
@@ -40,15 +42,28 @@ def sleepers() -> Iterator[list[subprocess.Popen[bytes]]]:
     yield started
     for process in started:
         process.kill()
+        _thaw(process.pid)
         process.wait()
 
 
+def _thaw(pid: int) -> None:
+    """Thaw the freezer cgroup of ``pid`` (a frozen process dies of a SIGKILL only once thawed)."""
+    with contextlib.suppress(OSError, StopIteration):
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        path = next(line.split(":", 2)[2] for line in lines if line.split(":")[1] == "freezer")
+        (cgroups.CGROUP_ROOT / "freezer" / path.lstrip("/") / "freezer.state").write_text("THAWED")
+
+
 def _sleeper_in(cgroups: list[Path], sleepers: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    """A sleeping process in these cgroups, frozen (as an environment between invocations)."""
     process = subprocess.Popen(["sleep", "120"], start_new_session=True)
     sleepers.append(process)
     for directory in cgroups:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "cgroup.procs").write_text(str(process.pid))
+    state = next(directory for directory in cgroups if (directory / "freezer.state").exists()) / "freezer.state"
+    state.write_text("FROZEN")
+    assert wait_until(lambda: state.read_text().strip() == "FROZEN", timeout_s=10)
     return process
 
 
@@ -69,6 +84,7 @@ def test_leftovers_of_a_killed_localstack_are_ended_and_a_running_ones_are_not(
         assert all(directory.is_dir() for directory in running)
     finally:
         survivor.kill()
+        _thaw(survivor.pid)
         survivor.wait()
         for directory in running:
             directory.rmdir()

@@ -14,8 +14,11 @@ when LocalStack starts) every process runs inside bubblewrap, shaped like a Lamb
 * private: ``/proc``, a ``/dev`` of character devices (no ``shm``), ``/tmp`` as a tmpfs capped at the function's
   EphemeralStorage, an empty ``/opt``; nothing else of the host (no home, no checkout, no LocalStack state, no
   other function);
-* cgroups (v1 ``memory`` and ``pids`` hierarchies, when they can be created): memory limited to MemorySize +
-  EphemeralStorage (tmpfs pages are charged to the cgroup, AWS counts /tmp separately), 1024 processes/threads;
+* cgroups (v1 ``memory``, ``pids``, ``cpu`` and ``freezer`` hierarchies, when they can be created): MemorySize for
+  the function's memory with /tmp apart, as AWS counts them; 1024 processes/threads; one core (or AWS's share of
+  one, ``EMBEDDED_LAMBDA_CPU=aws``); frozen between invocations; caps over all environments of one LocalStack;
+* network: its own namespace through pasta, only LocalStack's functions' gateway forwarded, no address of the host
+  reachable;
 * nothing of the function reaches a process outside the sandbox: the host-side ones start with a fixed
   environment, the function's variables travel in bwrap's ``--args`` descriptor.
 
@@ -26,6 +29,8 @@ Standard library only: imported by the executor inside LocalStack and by the lau
 Modules: ``mode`` (sandboxed or not, the probes, the confinement), ``layout`` (what the function sees: AWS's
 paths, identity, variables, the runtime's command), ``view`` (its file system as data, and resolving a path in
 it), ``bwrap`` (bubblewrap's command line), ``hostside`` (the host-side processes: environment, uid, stage),
-``seccomp`` (the filter), ``network`` (the function's own network namespace through pasta), ``cgroups`` (limits,
-and clearing what a dead LocalStack left), ``launch`` (the one launcher thread: start and end an environment).
+``seccomp`` (the filter), ``network`` (the function's own network namespace through pasta), ``host_addresses`` (no
+address of the host reachable from it), ``cgroups`` (limits, and clearing what a dead LocalStack left),
+``watcher`` (MemorySize with /tmp apart, the caps' warnings), ``freezer`` (frozen between invocations), ``launch``
+(the one launcher thread: start and end an environment).
 """

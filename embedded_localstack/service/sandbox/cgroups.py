@@ -1,4 +1,5 @@
-"""An environment's cgroups (v1 memory + pids), and clearing what a dead LocalStack left in them (the reaper)."""
+"""An environment's cgroups (v1 memory, pids, cpu, freezer), the caps over all environments of this LocalStack,
+and clearing what a dead LocalStack left in them (the reaper)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,29 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from embedded_localstack.service.limits import MAX_PROCESSES
+from embedded_localstack.service.sandbox.freezer import Freezer, keep_freezer_active
+from embedded_localstack.service.sandbox.watcher import MIB, WATCHER, Caps, MemoryWatch, read_int
+from embedded_localstack.settings import MIN_MAX_MEMORY_MB, ResourceSettings
 
 LOG = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # -- cgroups ---------------------------------------------------------------------------------------------------
-CONTROLLERS = ("memory", "pids")
-"""The cgroup v1 controllers of an environment's limits (memory, processes)."""
+CONTROLLERS = ("memory", "pids", "cpu", "freezer")
+"""The cgroup v1 controllers of an environment: memory, processes, CPU quota, freezing between invocations."""
+CPU_PERIOD_US = 100_000
+AWS_MB_PER_VCPU = 1769
+"""AWS: "At 1,769 MB, a function has the equivalent of one vCPU (one vCPU-second of credits per second)"."""
+MIN_CPU_QUOTA_US = 1000
+"""The kernel's smallest CFS quota."""
+
+
+def cpu_quota_us(memory_mb: int, cpu: str) -> int:
+    """An environment's CPU time per period of :data:`CPU_PERIOD_US`: one core (``core``), or AWS's proportion to
+    MemorySize (``aws``)."""
+    if cpu == "aws":
+        return max(MIN_CPU_QUOTA_US, round(CPU_PERIOD_US * memory_mb / AWS_MB_PER_VCPU))
+    return CPU_PERIOD_US
 
 
 def owner_cgroup_name(owner: int | str) -> str:
@@ -41,11 +58,62 @@ def own_cgroup(controller: str) -> Path | None:
 _CGROUP_WARNED: set[str] = set()
 
 
+# -- the caps over all environments of this LocalStack -------------------------------------------------------------
+def default_max_processes() -> int:
+    """A quarter of the kernel's ``pid_max``, at most 8,192 (the host keeps the rest)."""
+    pid_max = read_int(Path("/proc/sys/kernel/pid_max")) or 32768
+    return min(pid_max // 4, 8192)
+
+
+def default_max_memory_mb() -> int:
+    """Three quarters of the memory the host has, or LocalStack's own memory cgroup if that allows less."""
+    total_kb = 0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        meminfo = Path("/proc/meminfo").read_text().splitlines()
+        total_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
+    total = total_kb * 1024
+    own = own_cgroup("memory")
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        stat = (own / "memory.stat").read_text().splitlines() if own is not None else []
+        cgroup_limit = next(int(line.split()[1]) for line in stat if line.startswith("hierarchical_memory_limit "))
+        total = min(total, cgroup_limit) if total else cgroup_limit
+    return max(total * 3 // 4 // MIB, MIN_MAX_MEMORY_MB)
+
+
+def limit_all_environments(settings: ResourceSettings) -> None:
+    """The caps over all environments of this LocalStack on its cgroups ``embedded-lambda-<pid>``, and their watch
+    (a warning in the log each time one is reached)."""
+    processes = settings.max_processes or default_max_processes()
+    memory_mb = settings.max_memory_mb or default_max_memory_mb()
+    directories: dict[str, Path | None] = {}
+    caps = (("pids", "pids.max", processes), ("memory", "memory.limit_in_bytes", memory_mb * MIB))
+    for controller, name, value in caps:
+        parent = own_cgroup(controller)
+        directory = parent / owner_cgroup_name(os.getpid()) if parent is not None else None
+        try:
+            if directory is None:
+                raise OSError(f"no cgroup v1 {controller} hierarchy")
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / name).write_text(str(value))
+        except OSError as error:
+            LOG.warning("function environments: no cap of %s over all of them (%s)", name, error)
+            directory = None
+        directories[controller] = directory
+    WATCHER.watch_caps(Caps(directories["pids"], processes, directories["memory"], memory_mb))
+    if (freezer := own_cgroup("freezer")) is not None:
+        keep_freezer_active(freezer / owner_cgroup_name(os.getpid()))
+    cpu = "MemorySize / 1,769 MB vCPUs" if settings.cpu == "aws" else "one core"
+    LOG.info("function environments of this LocalStack: at most %d processes/threads and %d MB together; "
+             "CPU of each: %s", processes, memory_mb, cpu)  # fmt: skip
+
+
 class Cgroup:
-    """One environment's cgroups (v1 memory + pids); absent when they cannot be created (then limits are off)."""
+    """One environment's cgroups (v1); a controller whose cgroup cannot be created is left out (that limit is off)."""
 
     def __init__(self, name: str) -> None:
+        self.name = name
         self.dirs: dict[str, Path] = {}
+        self._memory: MemoryWatch | None = None
         for controller in CONTROLLERS:
             parent = own_cgroup(controller)
             if parent is None:
@@ -60,6 +128,9 @@ class Cgroup:
                 continue
             self.dirs[controller] = directory
         self._write("pids", "pids.max", str(MAX_PROCESSES))
+        self._write("cpu", "cpu.cfs_period_us", str(CPU_PERIOD_US))
+        self._write("cpu", "cpu.cfs_quota_us", str(CPU_PERIOD_US))  # one core until the function's is known
+        self.freezer = Freezer(self.dirs.get("freezer"))
 
     def _write(self, controller: str, name: str, value: str) -> bool:
         directory = self.dirs.get(controller)
@@ -74,16 +145,27 @@ class Cgroup:
 
     def rename(self, name: str) -> None:
         """Adopted spare: its cgroups take the environment's name (cgroup v1 allows renaming a cgroup)."""
+        self.name = name
         for controller, directory in list(self.dirs.items()):
             try:
                 self.dirs[controller] = directory.rename(directory.with_name(name))
             except OSError as error:
                 LOG.debug("cannot rename %s to %s: %s", directory, name, error)
 
-    def limit_memory(self, megabytes: int) -> bool:
-        limited = self._write("memory", "memory.limit_in_bytes", str(megabytes * 1024 * 1024))
-        self._write("memory", "memory.swappiness", "0")
-        return limited
+    def limit(self, memory_mb: int, tmp_mb: int, cpu: str) -> None:
+        """The function's limits: MemorySize for its memory, its /tmp (``tmp_mb``, a tmpfs) aside (the kernel's limit
+        is both, the watcher enforces MemorySize for the rest: watcher.py), and its share of CPU."""
+        if self._write("memory", "memory.limit_in_bytes", str((memory_mb + tmp_mb) * MIB)):
+            self._write("memory", "memory.swappiness", "0")
+            self._memory = self.freezer.watch = WATCHER.watch_memory(self.dirs["memory"], memory_mb)
+        self._write("cpu", "cpu.cfs_quota_us", str(cpu_quota_us(memory_mb, cpu)))
+
+    def freeze(self) -> None:
+        """Stop every process of the sandbox until :meth:`thaw` (freezer.py)."""
+        self.freezer.freeze()
+
+    def thaw(self) -> None:
+        self.freezer.thaw()
 
     def max_memory_mb(self) -> int | None:
         directory = self.dirs.get("memory")
@@ -100,7 +182,11 @@ class Cgroup:
         return _members(self.dirs.values())
 
     def destroy(self) -> None:
-        """SIGKILL whatever is still inside (a setsid or double-forked child), then remove the cgroups."""
+        """SIGKILL whatever is still inside (a setsid or double-forked child, a frozen process), remove the cgroups."""
+        if self._memory is not None:
+            WATCHER.unwatch(self._memory)
+            self._memory = None
+        self.freezer.close(self.name)
         _kill_members_and_remove(self.dirs.values())
         self.dirs = {}
 
@@ -117,7 +203,9 @@ def _kill_members_and_remove(directories: Iterable[Path]) -> None:
     """SIGKILL every process inside these cgroups (put there by our sandbox), then remove them.
 
     First no process inside may start another (pids.max 0), so neither a fork loop nor a late joiner (a sandbox's
-    ``sh`` prefix that moved itself in after a sweep) can outrun the kills; repeated until every cgroup is gone."""
+    ``sh`` prefix that moved itself in after a sweep) can outrun the kills; repeated until every cgroup is gone.
+    A frozen process (cgroup v1 freezer) dies of SIGKILL only once thawed: the freezer cgroups are thawed after
+    each sweep, when nothing inside can do anything but die."""
     directories = list(directories)
     for directory in directories:
         with contextlib.suppress(OSError):
@@ -128,6 +216,10 @@ def _kill_members_and_remove(directories: Iterable[Path]) -> None:
             for pid in members:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
+            for directory in directories:
+                if (state := directory / "freezer.state").exists():
+                    with contextlib.suppress(OSError):
+                        state.write_text("THAWED")
         else:
             for directory in directories:
                 with contextlib.suppress(OSError):
@@ -160,6 +252,7 @@ def remove_stale_cgroups() -> None:
 
     Normally its reaper (``end_leftovers``) has done this already; this covers a reaper that was killed too.
     """
+    stale: dict[str, list[Path]] = {}
     for controller in CONTROLLERS:
         parent = own_cgroup(controller)
         if parent is None or not parent.is_dir():
@@ -167,7 +260,9 @@ def remove_stale_cgroups() -> None:
         for directory in parent.glob(owner_cgroup_name("*")):
             owner = directory.name.rpartition("-")[2]
             if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-                _clear_owner_cgroup(directory)
+                stale.setdefault(owner, []).append(directory)
+    for owner, directories in stale.items():
+        _clear_owner_cgroups(owner, directories)
 
 
 def end_leftovers(owner: int, grace_s: float = LEFTOVER_GRACE_S) -> None:
@@ -175,7 +270,7 @@ def end_leftovers(owner: int, grace_s: float = LEFTOVER_GRACE_S) -> None:
 
     The kernel gets ``grace_s`` to end what ends with LocalStack (``--die-with-parent``, pid namespaces); what is
     still inside after that would stay: e.g. the pid-namespace init of a sandbox being started when LocalStack
-    was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py).
+    was SIGKILLed, which bwrap's ``--die-with-parent`` does not reach (see reaper.py), or a frozen environment.
     """
     parents = [parent / owner_cgroup_name(owner) for c in CONTROLLERS if (parent := own_cgroup(c)) is not None]
     deadline = time.monotonic() + grace_s
@@ -183,19 +278,20 @@ def end_leftovers(owner: int, grace_s: float = LEFTOVER_GRACE_S) -> None:
         if time.monotonic() > deadline:
             break
         time.sleep(0.02)
-    for directory in parents:
-        _clear_owner_cgroup(directory)
+    _clear_owner_cgroups(str(owner), parents)
 
 
-def _clear_owner_cgroup(directory: Path) -> None:
-    """Clear one dead LocalStack's cgroups; one that is gone already (a reaper and a new start racing) is fine."""
-    children = _children(directory)
-    owner = directory.name.rpartition("-")[2]
+def _clear_owner_cgroups(owner: str, directories: list[Path]) -> None:
+    """Clear one dead LocalStack's cgroups (one per controller) together: a frozen process dies only once its
+    freezer cgroup is thawed. One that is gone already (a reaper and a new start racing) is fine."""
+    children = [child for directory in directories for child in _children(directory)]
     if leftovers := _members(children):
-        LOG.warning("ending %d process(es) left by LocalStack %s: %s", len(leftovers), owner, directory)
+        LOG.warning("ending %d process(es) left by LocalStack %s: %s", len(leftovers), owner,
+                    ", ".join(str(directory) for directory in directories))  # fmt: skip
     _kill_members_and_remove(children)
-    with contextlib.suppress(OSError):
-        directory.rmdir()
+    for directory in directories:
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def start_reaper() -> subprocess.Popen[bytes] | None:

@@ -73,7 +73,7 @@ def launch(
             return popen(runtime_command(spec), environment)
         if spec.gateway_port is None:
             return start_sandbox()
-        return start_with_own_network(spec, start_sandbox, procs)
+        return start_with_own_network(spec, start_sandbox, procs, cgroup)
 
     with _LAUNCH_LOCK:
         return _LAUNCHER.submit(start).result()
@@ -97,12 +97,16 @@ def end_environment(
     if process is not None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
+    if cgroup is not None:
+        # Whatever escaped the process group (setsid, double fork) is still in the cgroup; a frozen environment's
+        # processes die only once thawed, which destroy() does after killing them.
+        cgroup.destroy()
+    if process is not None:
         try:
             process.wait(timeout=KILL_WAIT_S)
         except subprocess.TimeoutExpired:
             LOG.warning("%s: process %s did not end after SIGKILL", label, process.pid)
     if cgroup is not None:
-        cgroup.destroy()  # whatever escaped the process group (setsid, double fork) is still in the cgroup
         NETWORK_HELPERS.reap()  # the environment's pasta was inside: no zombie is left until the next start
     if task_root is not None:
         shutil.rmtree(task_root, ignore_errors=True)

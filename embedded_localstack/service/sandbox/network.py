@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from embedded_localstack.service.sandbox.cgroups import Cgroup
+from embedded_localstack.service.sandbox.host_addresses import HOST_ADDRESSES
 from embedded_localstack.service.sandbox.hostside import helper_prefix, host_environment
 from embedded_localstack.service.sandbox.layout import LaunchSpec
 
@@ -27,16 +29,17 @@ StartSandbox = Callable[[Sequence[str], Sequence[int]], "subprocess.Popen[bytes]
 
 
 def start_with_own_network(
-    spec: LaunchSpec, start_sandbox: StartSandbox, procs: Sequence[Path]
+    spec: LaunchSpec, start_sandbox: StartSandbox, procs: Sequence[Path], cgroup: Cgroup | None = None
 ) -> subprocess.Popen[bytes]:
     """bwrap in a new network namespace, held before the function starts until pasta has connected it.
 
     pasta gives the namespace user-mode networking: outbound connections leave through the host's sockets (as
     from a Lambda in a VPC with internet access), the namespace's 127.0.0.1:<gateway port> is forwarded to the
     host's loopback gateway (so ``AWS_ENDPOINT_URL`` works unchanged), nothing is forwarded inwards (a listener a
-    function opens is reachable from nowhere but its own namespace), and the gateway address is not mapped to the
-    host's loopback (no other host loopback service is reachable). pasta runs in the foreground in the
-    environment's cgroups, with SIGKILL as parent-death signal: it ends with the environment and with LocalStack.
+    function opens is reachable from nowhere but its own namespace), the gateway address is not mapped to the host's
+    loopback, and no address of the host is reachable (host_addresses.py: rules set before pasta connects the
+    namespace, kept up to date). pasta runs in the foreground in the environment's cgroups, with SIGKILL as
+    parent-death signal: it ends with the environment and with LocalStack.
     It starts with the fixed host environment and runs as the sandbox's host user (:func:`pasta_identity`).
     """
     assert spec.gateway_port is not None
@@ -50,17 +53,29 @@ def start_with_own_network(
         os.close(block_read)
     try:
         child = _read_child_pid(info_read)
+        # Before pasta connects the namespace: there is no moment in which the host's addresses are in reach.
+        namespace = HOST_ADDRESSES.protect(child)
         as_sandbox_user, namespaces = pasta_identity(spec, child)
         pasta = [
             *helper_prefix(spec.confinement, procs, as_sandbox_user), "--pdeathsig", "KILL", "--",
             "pasta", "--foreground", "--quiet", "--config-net", "--no-map-gw",
             "-t", "none", "-u", "none", "-T", str(spec.gateway_port), "-U", "none", *namespaces,
         ]  # fmt: skip
-        helper = subprocess.Popen(
-            pasta, env=host_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        NETWORK_HELPERS.add(helper)
+        try:
+            helper = subprocess.Popen(
+                pasta,
+                env=host_environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+        except BaseException:
+            HOST_ADDRESSES.release(namespace)
+            raise
+        NETWORK_HELPERS.add(helper, namespace)
         _wait_until_forwarding(child, spec.gateway_port, helper)
+        if cgroup is not None:  # they only wait for the sandbox: freezing them would only cost time
+            cgroup.freezer.exempt((process.pid, helper.pid))
         os.write(block_write, b"1")
     except (OSError, ValueError) as error:
         with contextlib.suppress(ProcessLookupError):
@@ -90,19 +105,23 @@ def pasta_identity(spec: LaunchSpec, child: int) -> tuple[bool, list[str]]:
 
 
 class NetworkHelpers:
-    """The pasta processes of running environments; each ends with its environment's cgroup and is reaped here."""
+    """The pasta processes of running environments, each with its namespace's guard (host_addresses.py); a pasta
+    ends with its environment's cgroup and is reaped here, and its namespace's guard released."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: list[subprocess.Popen[bytes]] = []
+        self._running: list[tuple[subprocess.Popen[bytes], int]] = []
 
-    def add(self, helper: subprocess.Popen[bytes]) -> None:
+    def add(self, helper: subprocess.Popen[bytes], namespace: int) -> None:
         with self._lock:
-            self._running.append(helper)
+            self._running.append((helper, namespace))
 
     def reap(self) -> None:
         with self._lock:
-            self._running = [helper for helper in self._running if helper.poll() is None]
+            ended = [(helper, namespace) for helper, namespace in self._running if helper.poll() is not None]
+            self._running = [entry for entry in self._running if entry not in ended]
+        for _, namespace in ended:
+            HOST_ADDRESSES.release(namespace)
 
 
 NETWORK_HELPERS = NetworkHelpers()
