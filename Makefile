@@ -15,7 +15,7 @@ STATE     := .state
 PY        := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: help sandbox-tools lock runtime venv start stop status deploy destroy recover test unit typecheck lint fmt bench clean
+.PHONY: help sandbox-tools lock runtime venv start stop status deploy destroy recover test unit typecheck lint fmt bench bench-example clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-9s %s\n", $$1, $$2}'
@@ -156,6 +156,9 @@ lock: $(VENV)/.uv-$(UV_VERSION) ## regenerate every lock file with uv pip compil
 
 bench: venv ## benchmark the deploy/call/destroy cycle and invoke latency
 	@$(PY) -m bench
+
+bench-example: venv ## benchmark examples/s3-sqs through the pytest plugin's deployment vs plain tflocal
+	@$(PY) -m bench.module_cycle
 
 clean: ## remove venvs, state and build outputs (stops LocalStack first)
 	-@[ -x $(PY) ] && $(PY) -m embedded_localstack stop || true

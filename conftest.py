@@ -20,7 +20,7 @@ from lambda_url_harness.square.module import DEFAULT_VARIABLES, REPO_ROOT, SQUAR
 
 def _square(factory: DeployFactory) -> DeployFactory:
     def deploy(root: str = ".", variables: dict[str, Any] | None = None, *, apply: bool = True) -> Deployment:
-        """The square module (root ``*.tf``, ``lambda/``, ``scripts/``, ``examples/``) applied at ``root``.
+        """The square module (root ``*.tf``, ``lambda/``, ``scripts/``, its examples) applied at ``root``.
 
         By default the module root gets ``function_name = "square-<suffix>"``.
         """

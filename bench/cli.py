@@ -85,16 +85,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def private_localstack(
-    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False
+    run_dir: Path, environment: dict[str, str] | None = None, *, stock: bool = False, services: Sequence[str] = ()
 ) -> Iterator[tuple[EmbeddedSettings, float]]:
     """An embedded LocalStack on a free port with its state dir under ``run_dir``, started the way ``make start`` does.
 
     ``environment``: added to the starting command's environment (e.g. the sandbox mode). ``stock``:
     ``start --stock``, none of the performance settings (lifecycle.PERFORMANCE_SETTINGS, the tuning patches).
+    ``services``: served besides the default ones.
     """
     settings = EmbeddedSettings(port=free_port(), state_dir=run_dir / "localstack", tuned=not stock)
     argv = [sys.executable, "-m", "embedded_localstack", "start", "--port", str(settings.port)]
     argv += ["--state-dir", str(settings.state_dir), *(["--stock"] if stock else [])]
+    argv += ["--services", ",".join(services)] if services else []
     env = {**os.environ, **(environment or {})}
     started = time.perf_counter()
     try:
@@ -120,36 +122,41 @@ def private_localstack(
             log.info("LocalStack stopped; no process left, port %s free", settings.port)
 
 
+@contextlib.contextmanager
+def run_directory(prefix: str) -> Iterator[Path]:
+    """A fresh directory under the state root for one benchmark run; removed when the run succeeds, kept (with
+    LocalStack's log and the workspaces) when it fails."""
+    state_dir = state_root()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix, dir=state_dir))
+    try:
+        yield run_dir
+    except BaseException:
+        log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
+        raise
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> tuple[dict[str, Any], Samples]:
     samples = Samples()
     sandbox: dict[str, Any] = {"warm_p50_ratio": None, "cold_start_ratio": None, "freeze_thaw_ms": None}
     state_dir = state_root()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=state_dir))
-    failed = True
-    try:
-        with contextlib.ExitStack() as localstacks:
-            settings, ready_s = localstacks.enter_context(private_localstack(run_dir))
-            endpoint = settings.endpoint
-            pid = running_pid(settings)
-            log.info("python floor: %d interpreter starts", args.python_floor_runs)
-            samples.python_floor = functions.python_floor(args.python_floor_runs)
-            with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
-                measure_latency(args, endpoint, function, pid, samples)
-            cycles = None
-            if args.sandbox_calls:
-                sandbox = sandbox_compare.compare(private_localstack, run_dir, args.sandbox_calls, args.cold_versions)
-            if not args.skip_terraform:
-                stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
-                log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
-                with HarnessSession(state_dir, label="bench") as harness:
-                    cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, harness)
-        failed = False
-    finally:
-        if failed:
-            log.error("benchmark failed; LocalStack's log and the workspaces are kept in %s", run_dir)
-        else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    with run_directory("bench-") as run_dir, contextlib.ExitStack() as localstacks:
+        settings, ready_s = localstacks.enter_context(private_localstack(run_dir))
+        endpoint = settings.endpoint
+        pid = running_pid(settings)
+        log.info("python floor: %d interpreter starts", args.python_floor_runs)
+        samples.python_floor = functions.python_floor(args.python_floor_runs)
+        with functions.bench_function(endpoint, f"bench-square-{settings.port}") as function:
+            measure_latency(args, endpoint, function, pid, samples)
+        cycles = None
+        if args.sandbox_calls:
+            sandbox = sandbox_compare.compare(private_localstack, run_dir, args.sandbox_calls, args.cold_versions)
+        if not args.skip_terraform:
+            stock, _ = localstacks.enter_context(private_localstack(run_dir / "stock", stock=True))
+            log.info("terraform: %d rounds of harness/stock/bare cycles (~2 min each)", args.pairs)
+            with HarnessSession(state_dir, label="bench") as harness:
+                cycles = cycle.run_rounds(endpoint, stock.endpoint, run_dir / "workspaces", args.pairs, harness)
     result = compose(ready_s, samples, cycles)
     result["sandbox"] = sandbox
     return result, samples

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,15 +87,17 @@ def harness_cycle(endpoint: str, parent: Path, harness: HarnessSession) -> Harne
 
 def bare_cycle(endpoint: str, parent: Path, state_dir: Path) -> BareCycle:
     workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    return _plain_cycle(BareTerraform(workspace, endpoint, state_dir))
+    variables = {"function_name": f"bench-bare-{workspace.suffix}"}
+    return plain_cycle(BareTerraform(workspace, endpoint, state_dir, variables))
 
 
 def stock_cycle(endpoint: str, parent: Path, state_dir: Path) -> BareCycle:
     workspace = create_workspace(REPO_ROOT, parent, include=SQUARE_MODULE_ITEMS)
-    return _plain_cycle(StockTflocal(workspace, endpoint, state_dir))
+    variables = {"function_name": f"bench-stock-{workspace.suffix}"}
+    return plain_cycle(StockTflocal(workspace, endpoint, state_dir, variables))
 
 
-def _plain_cycle(runner: BareTerraform) -> BareCycle:
+def plain_cycle(runner: BareTerraform) -> BareCycle:
     """Untimed ``prepare``, then timed apply and destroy; whatever a failure leaves is destroyed."""
     runner.prepare()
     try:
@@ -134,10 +136,10 @@ def run_rounds(
 class BareTerraform:
     """Plain ``terraform`` in a workspace whose provider block is the one tflocal generates (no harness settings)."""
 
-    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path) -> None:
+    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path, variables: Mapping[str, str]) -> None:
         self.workspace = workspace
         self.env = tflocal_env(endpoint, state_dir, tuned=False)
-        self.variables = ["-var", f"function_name=bench-bare-{workspace.suffix}"]
+        self.variables = [argument for name, value in variables.items() for argument in ("-var", f"{name}={value}")]
 
     def _run(self, argv: list[str], timeout_s: float, extra_env: dict[str, str] | None = None) -> None:
         env = {**self.env, **(extra_env or {})}
@@ -165,9 +167,8 @@ class BareTerraform:
 class StockTflocal(BareTerraform):
     """``tflocal`` as a user types it: ``tflocal apply -auto-approve``, no harness settings (no ``GOGC``)."""
 
-    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path) -> None:
-        super().__init__(workspace, endpoint, state_dir)
-        self.variables = ["-var", f"function_name=bench-stock-{workspace.suffix}"]
+    def __init__(self, workspace: Workspace, endpoint: str, state_dir: Path, variables: Mapping[str, str]) -> None:
+        super().__init__(workspace, endpoint, state_dir, variables)
         self.tflocal = default_tflocal_binary()
 
     def prepare(self) -> None:

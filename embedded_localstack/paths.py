@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATE_DIR_VARIABLE = "LAMBDA_URL_HARNESS_STATE_DIR"
+SCRATCH_PREFIX = "localstack-test-"
 CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 """The source checkout when running from one (``pip install -e``); else the site-packages directory."""
 
@@ -60,7 +61,16 @@ class StatePaths:
 
     def scratch_localstack(self, port: int) -> Path:
         """A test session's own LocalStack on a free port: never the one ``make stop`` stops; removed after it."""
-        return self.root / f"localstack-test-{port}"
+        return self.root / f"{SCRATCH_PREFIX}{port}"
+
+    def scratch_localstacks(self) -> list[Path]:
+        """Every :meth:`scratch_localstack` dir there is."""
+        return sorted(self.root.glob(f"{SCRATCH_PREFIX}*"))
+
+    @property
+    def kept(self) -> Path:
+        """Deployments a test run kept (``--keep-deployments``): their workspaces, until destroyed by hand."""
+        return self.root / "kept"
 
     @property
     def runs(self) -> Path:

@@ -6,8 +6,10 @@ profile or session), for Terraform (:func:`credential_environment`) and boto3 (:
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
 TEST_ACCESS_KEY_ID = "test"
@@ -33,14 +35,12 @@ def localstack_session(region: str = DEFAULT_REGION) -> boto3.Session:
     )
 
 
-def recent_log_lines(endpoint: str, log_group: str, limit: int = 30, region: str = DEFAULT_REGION) -> str:
-    """The last ``limit`` lines of a CloudWatch Logs group (a function's traceback or "Task timed out"), for
-    error messages; says so instead when the group cannot be read."""
-    logs = localstack_session(region).client("logs", endpoint_url=endpoint)
-    try:
-        events = logs.filter_log_events(logGroupName=log_group, limit=10_000).get("events", [])
-    except (BotoCoreError, ClientError) as exc:
-        return f"(could not read log group {log_group}: {exc})"
-    ordered = sorted(events, key=lambda event: event.get("timestamp", 0))[-limit:]
-    lines = [str(event.get("message", "")).rstrip() for event in ordered]
-    return f"--- last {len(lines)} lines of log group {log_group} ---\n" + "\n".join(lines)
+PATH_STYLE = Config(s3={"addressing_style": "path"})
+"""Buckets in the URL's path (``http://127.0.0.1:4566/<bucket>/<key>``), never in its host: LocalStack's host names
+(``<bucket>.s3.localhost.localstack.cloud``, ``<bucket>.localhost``) need DNS that an offline machine lacks."""
+
+
+def localstack_client(service: str, endpoint: str, region: str = DEFAULT_REGION, config: Config | None = None) -> Any:
+    """A boto3 client for ``service`` at LocalStack ``endpoint`` with the test credentials; S3 path-style."""
+    merged = PATH_STYLE.merge(config) if config is not None else PATH_STYLE
+    return localstack_session(region).client(service, endpoint_url=endpoint, config=merged)

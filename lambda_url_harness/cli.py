@@ -1,4 +1,5 @@
-"""``python -m lambda_url_harness deploy|destroy`` (what ``make deploy`` / ``make destroy`` run)."""
+"""``python -m lambda_url_harness deploy|destroy|recover|destroy-kept`` (``make deploy`` / ``make destroy``: the first
+two)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 from embedded_localstack.paths import state_root
 from lambda_url_harness.discovery import Mode
 from lambda_url_harness.errors import USER_FACING_ERRORS
+from lambda_url_harness.kept import destroy_kept, kept_working_dirs
 from lambda_url_harness.localstack_handle import DEFAULT_PORT
-from lambda_url_harness.session import recover_stale_runs
+from lambda_url_harness.session import HarnessSession, recover_stale_runs
 from lambda_url_harness.square.module import REPO_ROOT
 from lambda_url_harness.square.root_deploy import deploy, destroy
 
@@ -20,7 +22,8 @@ from lambda_url_harness.square.root_deploy import deploy, destroy
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lambda_url_harness",
-        description="Deploy the square Lambda module in the repo root against LocalStack, or destroy it.",
+        description="Deploy the square Lambda module in the repo root against LocalStack, or destroy it; destroy "
+        "deployments a test run kept.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug level)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -49,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     for sub in (deploy_parser, destroy_parser, recover_parser):
         # For tests and alternative checkouts: another module copy and its own bookkeeping.
         sub.add_argument("--root", type=Path, default=REPO_ROOT, help="the Terraform root (default: the repo root)")
+    kept_parser = commands.add_parser(
+        "destroy-kept",
+        help="destroy deployments a test run kept (--keep-deployments), check that nothing is left, remove them",
+    )
+    kept_parser.add_argument(
+        "paths", type=Path, nargs="*", help="kept working dirs (default: every one under the state dir's kept/)"
+    )
+    for sub in (deploy_parser, destroy_parser, recover_parser, kept_parser):
         sub.add_argument("--state-dir", type=Path, default=None, help="records, locks, LocalStack state")
     return parser
 
@@ -76,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                 deploy(Mode(args.localstack), root=args.root, state_dir=state_dir, port=args.port)
         elif args.command == "destroy":
             destroy(root=args.root, state_dir=state_dir)
+        elif args.command == "destroy-kept":
+            return _destroy_kept(args.paths, state_dir)
         else:
             actions = recover_stale_runs(state_dir)
             print("\n".join(actions) if actions else "nothing to recover")
@@ -86,3 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _destroy_kept(paths: list[Path], state_dir: Path) -> int:
+    """Each kept deployment in turn; every failure is printed, and the exit code says whether there was one."""
+    working_dirs = kept_working_dirs([path.resolve() for path in paths], state_dir)
+    if not working_dirs:
+        print("no kept deployments")
+        return 0
+    failed = 0
+    with HarnessSession(state_dir, label="destroy-kept") as session:
+        for working_dir in working_dirs:
+            try:
+                print(destroy_kept(session, working_dir))
+            except USER_FACING_ERRORS as exc:
+                print(f"error: {working_dir}: {exc}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0

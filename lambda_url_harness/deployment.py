@@ -1,7 +1,9 @@
-"""One Terraform root applied with tflocal against one LocalStack: init, apply, outputs, plan, destroy.
+"""One Terraform root applied with tflocal against one LocalStack: init, apply, outputs, plan, destroy, logs.
 
-Generic: any module. What a module's outputs mean (which one is a Function URL, which a log group) is the caller's
-to say (:meth:`Deployment.output`); :attr:`Deployment.function_url` is only the common name's shortcut. A session
+Generic: any module. What a module's outputs mean (which one is a Function URL) is the caller's to say
+(:meth:`Deployment.output`); :attr:`Deployment.function_url` is only the common name's shortcut. Its functions are
+the ``aws_lambda_function`` resources its state lists (:meth:`Deployment.function_names`, :meth:`Deployment.logs`).
+Every destroy is checked against LocalStack itself (:mod:`lambda_url_harness.inventory.check`). A session
 (:meth:`lambda_url_harness.session.HarnessSession.deployment`) builds deployments wired to its run ledger and
 provider reuse; built alone, one runs with defaults.
 """
@@ -9,20 +11,26 @@ provider reuse; built alone, one runs with defaults.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 import requests
 
 from embedded_localstack.control.health import is_healthy
 from embedded_localstack.paths import state_root
 from lambda_url_harness.aws import DEFAULT_REGION
-from lambda_url_harness.errors import LocalStackGoneError, TerraformError
+from lambda_url_harness.errors import LeftoverError, LocalStackGoneError, TerraformError
+from lambda_url_harness.function_logs import LogLine, function_log, function_names
 from lambda_url_harness.function_url import FunctionUrlAuth, function_url_session
+from lambda_url_harness.inventory.check import find_leftovers
+from lambda_url_harness.terraform.plan import Plan
+from lambda_url_harness.terraform.state import STATE_FILE, TerraformState
 from lambda_url_harness.terraform.tflocal import Tflocal, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
+from lambda_url_harness.waiting import eventually
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +45,11 @@ back-off: measured 84 s just to fail its account lookup, before any resource. On
 """
 FAST_FAIL_PROVIDER = 'provider "aws" {\n  max_retries = 1\n}\n'
 FAST_FAIL_DESTROY_TIMEOUT_S = 90.0
+CHECK_DIR = Path(".terraform") / "harness-check"
+"""The state as it was before the last destroy (``before-destroy.tfstate``), kept there when the check after it
+found leftovers; a refreshed copy of it while the check runs."""
+PLAN_FILE = Path(".terraform") / "harness.tfplan"
+T = TypeVar("T")
 
 
 class DeploymentOptions(TypedDict, total=False):
@@ -152,11 +165,20 @@ class Deployment:
         self.outputs = self.tflocal.outputs()
         self._release_provider()
 
-    def plan_has_changes(self) -> bool:
+    def plan(self) -> Plan:
+        """``terraform plan``, typed (``terraform show -json`` of the saved plan): before apply (everything to
+        create) or after it (``assert not deployment.plan().has_changes`` is the empty-plan check)."""
+        if not self._initialized:
+            self.init()
+        plan_file = self.working_dir / PLAN_FILE
         with self.timer.phase("plan", self.label):
-            changes = self.tflocal.plan_has_changes()
+            try:
+                self.tflocal.plan(plan_file)
+                plan = Plan.from_json(self.tflocal.show_plan(plan_file))
+            finally:
+                plan_file.unlink(missing_ok=True)
         self._release_provider()
-        return changes
+        return plan
 
     def _release_provider(self) -> None:
         if not self.hold_provider:
@@ -186,9 +208,63 @@ class Deployment:
         if not is_healthy(self.endpoint):
             self._destroy_against_dead_endpoint()
             return
+        check_dir = self.working_dir / CHECK_DIR
+        check_dir.mkdir(parents=True, exist_ok=True)
+        before = check_dir / "before-destroy.tfstate"
+        shutil.copyfile(self.working_dir / STATE_FILE, before)
         with self.timer.phase("destroy", self.label):
             self.tflocal.destroy(refresh=self.refresh_before_destroy)
         self.outputs = {}
+        self._check_nothing_left(before)
+
+    def _check_nothing_left(self, before: Path) -> None:
+        """Ask LocalStack about every resource the state listed before the destroy; raise naming what is left."""
+        refreshed = before.with_name("refreshed.tfstate")
+
+        def refresh(addresses: list[str]) -> TerraformState:
+            shutil.copyfile(before, refreshed)
+            return self.tflocal.refresh_state_file(refreshed, addresses)
+
+        with self.timer.phase("destroy check", self.label):
+            leftovers = find_leftovers(TerraformState.read_file(before), self.endpoint, self.region, refresh)
+        for path in (refreshed, refreshed.with_name(refreshed.name + ".backup")):
+            path.unlink(missing_ok=True)
+        if leftovers:
+            raise LeftoverError(self.working_dir, self.endpoint, leftovers, before)
+        shutil.rmtree(before.parent, ignore_errors=True)
+
+    # ------------------------------------------------------------------------------------ functions and logs
+
+    def function_names(self) -> list[str]:
+        """The names of the Lambda functions this deployment's state lists (``aws_lambda_function``), in order."""
+        return function_names(self.tflocal.state())
+
+    def logs(self, function: str | None = None, *, since: float | None = None, limit: int = 100) -> list[LogLine]:
+        """The last ``limit`` lines of a function's CloudWatch log group (its ``print``s, tracebacks, init errors,
+        ``Task timed out``), oldest first. ``function``: a name from :meth:`function_names`, or None when the
+        deployment has exactly one function; ``since``: only lines from this time on (``time.time()`` seconds)."""
+        names = self.function_names()
+        if function is None:
+            if len(names) != 1:
+                raise ValueError(f"{self.label} has {len(names)} functions ({', '.join(names)}): name one")
+            function = names[0]
+        return function_log(self.endpoint, function, region=self.region, since=since, limit=limit)
+
+    def eventually(self, check: Callable[[], T], *, timeout_s: float = 60.0, what: str = "") -> T:
+        """:func:`lambda_url_harness.waiting.eventually`; on a timeout the message adds the recent log lines of this
+        deployment's functions (why a function that should have acted did not)."""
+        __tracebackhide__ = True  # pytest: the failure is the caller's line
+        started = time.time()
+
+        def function_logs() -> str:
+            sections = []
+            for name in self.function_names():
+                lines = self.logs(name, since=started, limit=30)
+                sections.append(f"--- {name}: {len(lines)} log lines since the wait began ---")
+                sections += [str(line) for line in lines]
+            return "\n".join(sections)
+
+        return eventually(check, timeout_s=timeout_s, what=what, diagnostics=function_logs)
 
     def _destroy_against_dead_endpoint(self) -> None:
         """Try the destroy once, with one attempt per call, and explain what the state still lists."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Callable, Mapping
@@ -19,6 +20,9 @@ from lambda_url_harness.errors import LocalStackUnavailableError
 
 log = logging.getLogger(__name__)
 
+RUN_ENDED = "run-ended.json"
+"""In a scratch state dir whose run has ended but kept it (for its log after a failure, or with its LocalStack still
+running for ``--keep-deployments``): that LocalStack's record. A later run removes the dir once it no longer runs."""
 DEFAULT_PORT = 4566
 DEFAULT_ENDPOINT = f"http://127.0.0.1:{DEFAULT_PORT}"
 
@@ -114,10 +118,18 @@ class LocalStackHandle:
         return True
 
     def release(self, *, keep_state: bool = False) -> list[str]:
-        """Done with it: :meth:`stop` it (if ours) and :meth:`discard_scratch` (unless ``keep_state``, for its log);
-        says what was done."""
+        """Done with it: :meth:`stop` it (if ours) and :meth:`discard_scratch` (unless ``keep_state``, for its log:
+        then :meth:`mark_run_ended`, and the next run removes it); says what was done."""
         what = f"{self.source} LocalStack at {self.endpoint}"
         done = [f"stopped left-over {what}"] if self.stop() else []
         if not keep_state and self.discard_scratch():
             done.append(f"removed its state dir {self.state_dir}")
+        elif keep_state:
+            self.mark_run_ended()
         return done
+
+    def mark_run_ended(self) -> None:
+        """The run that started it ends and keeps its scratch state dir (and maybe the LocalStack running): leave
+        :data:`RUN_ENDED` there, so a later run removes the dir once this LocalStack is gone."""
+        if self.scratch and self.state_dir and Path(self.state_dir).is_dir():
+            (Path(self.state_dir) / RUN_ENDED).write_text(json.dumps(self.to_json()) + "\n")

@@ -4,13 +4,16 @@ Installed with the package (``pip install <this repo>``), it adds
 
 * fixture ``localstack`` (session): a :class:`~lambda_url_harness.localstack_handle.LocalStackHandle` (``.endpoint``),
   found or started per ``--localstack=auto|external|docker|embedded`` and stopped at the end if this session
-  started it; ``localstack_endpoint`` and ``aws_client("lambda")`` (boto3, test credentials) next to it;
+  started it; ``localstack_endpoint`` and ``aws_client("s3")`` (boto3, test credentials, S3 path-style) next to it;
 * fixtures ``terraform_deploy`` (function scope), ``terraform_deploy_module`` and ``terraform_deploy_session``:
   factories ``deploy(module_dir, variables=None, *, root=".", include=None, apply=True, name=None)`` returning a
-  :class:`~lambda_url_harness.deployment.Deployment` (``.outputs``, ``.http``, ``.destroy()``), destroyed when
-  the scope ends (destroy is registered before apply, so a failed apply is cleaned up too);
-* options ``--localstack``, ``--localstack-python``, ``--localstack-services``, ``--keep-deployments`` and
-  ``--terraform-output``.
+  :class:`~lambda_url_harness.deployment.Deployment` (``.outputs``, ``.http``, ``.plan()``, ``.logs()``,
+  ``.eventually()``, ``.destroy()``), destroyed when the scope ends (destroy is registered before apply, so a failed
+  apply is cleaned up too) and checked against LocalStack afterwards;
+* options ``--localstack``, ``--localstack-python``, ``--localstack-services``, ``--keep-deployments``,
+  ``--no-provider-reuse`` and ``--terraform-output``; marker ``localstack_services("s3", ...)``;
+* report sections with the functions' and LocalStack's log lines under a failed test, and the phase timings
+  (:mod:`lambda_url_harness.pytest_reports`); SIGTERM handled like Ctrl-C (deployments are still destroyed).
 
 Under pytest-xdist every worker is its own session: it starts its own LocalStack on a free port (or shares an
 external one), copies modules into its own workspaces and cleans up after itself. docs/harness.md has the guide.
@@ -19,26 +22,33 @@ external one), copies modules into its own workspaces and cleans up after itself
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
+from botocore.config import Config
 
 from embedded_localstack.control.health import parse_services
 from embedded_localstack.paths import state_root
-from lambda_url_harness.aws import localstack_session
+from lambda_url_harness.aws import DEFAULT_REGION, localstack_client
 from lambda_url_harness.deployment import Deployment
-from lambda_url_harness.discovery import DiscoveryOptions, Mode
+from lambda_url_harness.discovery import REQUIRED_SERVICES, DiscoveryOptions, Mode
 from lambda_url_harness.errors import LocalStackUnavailableError
+from lambda_url_harness.kept import how_to_destroy
+from lambda_url_harness.kept import keep as keep_deployment
 from lambda_url_harness.localstack_handle import LocalStackHandle
+from lambda_url_harness.pytest_reports import HarnessReports
 from lambda_url_harness.session import HarnessSession
+from lambda_url_harness.timing import summarize
 from lambda_url_harness.workspace import create_workspace
 
 log = logging.getLogger(__name__)
@@ -52,6 +62,12 @@ STATE_KEY = pytest.StashKey[HarnessSession]()
 """The session's :class:`~lambda_url_harness.session.HarnessSession` (one per pytest session or xdist worker)."""
 KEPT_KEY = pytest.StashKey[list[str]]()
 """How to destroy what ``--keep-deployments`` left running, printed in the summary."""
+REPORTS_KEY = pytest.StashKey[HarnessReports]()
+SERVICES_KEY = pytest.StashKey[tuple[str, ...]]()
+"""Extra services the collected tests ask for with the ``localstack_services`` marker."""
+SIGTERM_KEY = pytest.StashKey[Any]()
+"""The SIGTERM handler the plugin replaced (restored at the end)."""
+SERVICES_MARKER = "localstack_services"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -100,15 +116,49 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_services(config.getoption("--localstack-services"))
     except ValueError as exc:
         raise pytest.UsageError(f"--localstack-services: {exc}") from None
+    config.addinivalue_line(
+        "markers",
+        f"{SERVICES_MARKER}(*names): LocalStack services these tests need besides iam, lambda, logs and sts "
+        "(a LocalStack the plugin starts serves them; a found one must)",
+    )
     echo = functools.partial(say, config) if config.getoption("--terraform-output") else None
-    config.stash[STATE_KEY] = HarnessSession(
+    harness = HarnessSession(
         state_root(),
         label=_run_label(config),
         reuse_provider=not config.getoption("--no-provider-reuse"),
         share_validations=True,  # the session's deployments validate each configuration once
         echo=echo,
     )
+    config.stash[STATE_KEY] = harness
     config.stash[KEPT_KEY] = []
+    config.stash[SERVICES_KEY] = ()
+    config.stash[REPORTS_KEY] = reports = HarnessReports(harness.timer)
+    config.pluginmanager.register(reports, "lambda_url_harness.reports")
+    _handle_sigterm_as_interrupt(config)
+
+
+def _handle_sigterm_as_interrupt(config: pytest.Config) -> None:
+    """SIGTERM (CI cancelling a job, ``kill``) ends pytest like Ctrl-C: KeyboardInterrupt, so a running Terraform
+    command is interrupted gracefully and the fixtures' finalizers still destroy what was deployed. Only when nobody
+    else handles SIGTERM, and only in the main thread (where signal handlers live)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, interrupt)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = [str(name) for item in items for marker in item.iter_markers(SERVICES_MARKER) for name in marker.args]
+    try:
+        parse_services(wanted)
+    except ValueError as exc:
+        raise pytest.UsageError(f"@pytest.mark.{SERVICES_MARKER}: {exc}") from None
+    config.stash[SERVICES_KEY] = tuple(dict.fromkeys(name.lower() for name in wanted))
 
 
 def _run_label(config: pytest.Config) -> str:
@@ -125,15 +175,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     harness = config.stash.get(STATE_KEY, None)
     if harness is not None:
         harness.close()  # the fixtures' finalizers have run: nothing recorded is left to clear
+    if SIGTERM_KEY in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[SIGTERM_KEY])
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    harness = config.stash.get(STATE_KEY, None)
-    if harness is None:
+    reports = config.stash.get(REPORTS_KEY, None)
+    if reports is None:
         return
-    if harness.timer.records:
+    phases = reports.phases()  # under xdist: every worker's, sent to the controller
+    if phases:
         terminalreporter.write_sep("-", "deployment phase timings")
-        terminalreporter.write_line(harness.timer.summary())
+        terminalreporter.write_line(summarize(phases))
     kept = config.stash.get(KEPT_KEY, [])
     if kept:
         terminalreporter.write_sep("-", "kept running (--keep-deployments); to remove them later")
@@ -160,13 +213,22 @@ def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
     """The LocalStack for this session; stopped at the end if this session started it."""
     config = request.config
     harness = config.stash[STATE_KEY]
+    extra = tuple(
+        dict.fromkeys(
+            [
+                *(name.strip().lower() for name in config.getoption("--localstack-services").split(",") if name),
+                *config.stash[SERVICES_KEY],
+            ]
+        )
+    )
     options = DiscoveryOptions(
         mode=Mode(config.getoption("--localstack")),
         env=dict(os.environ),
+        required_services=tuple(dict.fromkeys((*REQUIRED_SERVICES, *extra))),  # a found one must serve them too
         start_port=None,  # a free port: never a user's 4566, never another xdist worker's
         paths=harness.paths,
         embedded_python=config.getoption("--localstack-python"),
-        extra_services=tuple(name.strip() for name in config.getoption("--localstack-services").split(",") if name),
+        extra_services=extra,
         progress=functools.partial(say, config),
     )
     failure: str | None = None
@@ -174,16 +236,24 @@ def localstack(request: pytest.FixtureRequest) -> Iterator[LocalStackHandle]:
         handle = harness.acquire_localstack(options)
     except LocalStackUnavailableError as exc:
         failure = str(exc)
+        if extra:
+            failure += (
+                f"\nThe tests need {', '.join(extra)} besides {', '.join(REQUIRED_SERVICES)} (--localstack-services, "
+                f"${SERVICES_VARIABLE} or the {SERVICES_MARKER} marker): a LocalStack the plugin starts "
+                "(--localstack=embedded or docker) serves them; a found one must have been started with them."
+            )
     if failure is not None:  # outside the except block: the message alone, no chained traceback
         pytest.fail(failure, pytrace=False)
+    config.stash[REPORTS_KEY].localstack = handle
     try:
         yield handle
     finally:
         keep = bool(config.getoption("--keep-deployments")) and handle.owned
         if keep:
             config.stash[KEPT_KEY].append(_how_to_stop(handle))
+            handle.mark_run_ended()  # its state dir goes at a run after it was stopped
         elif request.session.testsfailed and handle.scratch:
-            log.warning("kept the LocalStack state dir for its log: %s", handle.state_dir)
+            log.warning("kept the LocalStack state dir for its log until the next run: %s", handle.state_dir)
         harness.release_localstack(handle, keep=keep, keep_state=bool(request.session.testsfailed))
 
 
@@ -201,11 +271,11 @@ def localstack_endpoint(localstack: LocalStackHandle) -> str:
 
 @pytest.fixture(scope="session")
 def aws_client(localstack_endpoint: str) -> Callable[[str], Any]:
-    """``aws_client("lambda")``: a boto3 client for LocalStack with test credentials."""
-    session = localstack_session()
+    """``aws_client("s3")``: a boto3 client for LocalStack with test credentials (S3 path-style: no DNS needed);
+    ``aws_client("lambda", config=botocore.config.Config(...))`` adds settings."""
 
-    def make(service: str) -> Any:
-        return session.client(service, endpoint_url=localstack_endpoint)
+    def make(service: str, *, region: str = DEFAULT_REGION, config: Config | None = None) -> Any:
+        return localstack_client(service, localstack_endpoint, region, config)
 
     return make
 
@@ -253,11 +323,12 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
             hold_provider=request.scope == "function",
         )
         harness.ledger.track_workspace(deployment.working_dir, endpoint, resolved)
+        config.stash[REPORTS_KEY].deployments.append(deployment)
 
         def finish() -> None:
             if keep and deployment.tflocal.has_state():
-                deployment.close()
-                config.stash[KEPT_KEY].append(_keep(deployment))
+                kept = keep_deployment(deployment, workspace.root, harness.state_dir)
+                config.stash[KEPT_KEY].append(_how_to_use_kept(deployment, kept, harness.state_dir))
             else:
                 deployment.destroy()  # if it fails, the workspace stays recorded: the next run destroys it
             harness.ledger.forget_workspace(deployment.working_dir)
@@ -271,10 +342,14 @@ def _deploy_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     return deploy
 
 
-def _keep(deployment: Deployment) -> str:
-    """Leave the deployment up; write its variables next to it so a plain ``destroy`` works there later."""
-    (deployment.working_dir / "kept.auto.tfvars.json").write_text(json.dumps(deployment.variables, indent=2) + "\n")
-    return f"{deployment.label}: {deployment.tflocal.destroy_command_line()}"
+def _how_to_use_kept(deployment: Deployment, working_dir: Path, state_dir: Path) -> str:
+    tflocal = shlex.quote(deployment.tflocal.binary)
+    return (
+        f"{deployment.label}: kept in {working_dir}\n"
+        f"  destroy it (checked): {how_to_destroy(working_dir, state_dir)}\n"
+        f"  tflocal by hand: cd {shlex.quote(str(working_dir))} && {deployment.tflocal.hand_run_environment()} "
+        f"{tflocal} plan"
+    )
 
 
 @pytest.fixture

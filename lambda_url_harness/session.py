@@ -24,7 +24,7 @@ from lambda_url_harness.errors import DeployError
 from lambda_url_harness.localstack_handle import LocalStackHandle
 from lambda_url_harness.provider.reuse import ProviderReuse
 from lambda_url_harness.runs.ledger import RunLedger
-from lambda_url_harness.runs.recovery import clear_killed_runs
+from lambda_url_harness.runs.recovery import clear_killed_runs, remove_ended_runs_scratch
 from lambda_url_harness.terraform.runner import run_bounded
 from lambda_url_harness.terraform.tflocal import Tflocal, tflocal_env
 from lambda_url_harness.timing import PhaseTimer
@@ -73,8 +73,9 @@ class HarnessSession:
     # ---------------------------------------------------------------- what killed runs left
 
     def recover(self) -> list[str]:
-        """Clear what killed runs recorded (:mod:`lambda_url_harness.runs.recovery`); returns what was done."""
-        return clear_killed_runs(self.state_dir, self._recovery_deployment)
+        """Clear what killed runs recorded and the scratch dirs ended runs kept
+        (:mod:`lambda_url_harness.runs.recovery`); returns what was done."""
+        return clear_killed_runs(self.state_dir, self._recovery_deployment) + remove_ended_runs_scratch(self.paths)
 
     def _recovery_deployment(self, working_dir: Path, endpoint: str, variables: Mapping[str, Any]) -> Deployment:
         # No shared provider: this one-off destroy needs none, and a recovery that is itself killed leaves less.

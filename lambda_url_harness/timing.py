@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -40,7 +40,12 @@ class PhaseTimer:
 
     def summary(self) -> str:
         """One line per phase, in the order they ran."""
-        return "\n".join(
-            f"{record.label or '-':<28} {record.phase:<12} {record.seconds:7.1f} s{'' if record.ok else '  FAILED'}"
-            for record in self.records
-        )
+        return summarize(self.records)
+
+
+def summarize(records: Iterable[PhaseRecord]) -> str:
+    """One line per phase: label, phase, seconds, and FAILED when it did not finish."""
+    return "\n".join(
+        f"{record.label or '-':<28} {record.phase:<12} {record.seconds:7.1f} s{'' if record.ok else '  FAILED'}"
+        for record in records
+    )

@@ -7,6 +7,7 @@ Waits are bounded in count and time. Whether a process runs is asked of the proj
 from __future__ import annotations
 
 import io
+import os
 import stat
 import time
 import zipfile
@@ -118,3 +119,19 @@ def is_embedded_localstack(localstack: LocalStackHandle) -> bool:
     if split.hostname not in ("127.0.0.1", "localhost", "::1") or split.port is None:
         return False
     return any(runs_embedded_localstack(pid) for pid in listening_pids(split.port))
+
+
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "LOCALSTACK_ENDPOINT", "LOCALSTACK_TEST_SERVICES")
+
+
+def pytest_project(project: Path, state_dir: Path, endpoint: str | None = None) -> dict[str, str]:
+    """Make ``project`` a pytest rootdir (no cache provider) and return the environment for a pytest run in it: this
+    one's, with the harness state in ``state_dir``, LocalStack at ``endpoint`` (``--localstack=external``) or none
+    named, and no services asked for."""
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
+    environment = {name: value for name, value in os.environ.items() if name not in ENDPOINT_VARIABLES}
+    environment["LAMBDA_URL_HARNESS_STATE_DIR"] = str(state_dir)
+    if endpoint is not None:
+        environment["LOCALSTACK_ENDPOINT"] = endpoint
+    return environment

@@ -10,6 +10,7 @@ reused). Every pytest session, ``make deploy`` and ``make destroy`` do this firs
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from collections.abc import Callable, Mapping
@@ -18,8 +19,10 @@ from typing import Any
 
 from embedded_localstack.control import processes
 from embedded_localstack.control.health import is_healthy
+from embedded_localstack.paths import StatePaths
 from lambda_url_harness.deployment import Deployment
 from lambda_url_harness.errors import USER_FACING_ERRORS
+from lambda_url_harness.localstack_handle import RUN_ENDED, LocalStackHandle
 from lambda_url_harness.provider.reuse import clear_killed_run
 from lambda_url_harness.runs.ledger import TrackedWorkspace, stale_records
 from lambda_url_harness.workspace import WORKSPACE_PREFIX, clear_stale_override
@@ -82,4 +85,24 @@ def _clear_workspace(workspace: TrackedWorkspace, deployment_for: DeploymentFact
                 return actions
     shutil.rmtree(root, ignore_errors=True)
     actions.append(f"removed workspace {root}")
+    return actions
+
+
+def remove_ended_runs_scratch(paths: StatePaths) -> list[str]:
+    """Remove the scratch LocalStack state dirs that ended runs kept (marked
+    :data:`~lambda_url_harness.localstack_handle.RUN_ENDED`) once their LocalStack no longer runs; a dir in use by a
+    running session carries no mark."""
+    actions = []
+    for directory in paths.scratch_localstacks():
+        marker = directory / RUN_ENDED
+        if not marker.is_file():
+            continue
+        try:
+            localstack = LocalStackHandle.from_json(json.loads(marker.read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("leaving %s alone: its %s is unreadable (%s)", directory, RUN_ENDED, exc)
+            continue
+        if not localstack.is_alive():
+            shutil.rmtree(directory, ignore_errors=True)
+            actions.append(f"removed {directory} (kept by an ended run; its LocalStack is gone)")
     return actions

@@ -6,15 +6,15 @@ Its outputs: ``function_url`` (the URL), ``function_name``, ``role_name`` and ``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import requests
 
 from embedded_localstack.paths import CHECKOUT_ROOT
-from lambda_url_harness.aws import DEFAULT_REGION, localstack_session, recent_log_lines
+from lambda_url_harness.aws import DEFAULT_REGION, localstack_session
 from lambda_url_harness.deployment import FUNCTION_URL_OUTPUT, Deployment
 from lambda_url_harness.errors import FunctionUrlError
+from lambda_url_harness.function_logs import describe_log, log_group_of
 from lambda_url_harness.function_url import FUNCTION_ERROR_STATUS, wait_for_status
 from lambda_url_harness.inventory import exists
 
@@ -22,26 +22,18 @@ REPO_ROOT = CHECKOUT_ROOT
 """The repository root, which is also the root of the square module (in a source checkout)."""
 SMOKE_PAYLOAD = {"number": 6}
 SMOKE_RESULT = {"result": 36}
-SQUARE_MODULE_ITEMS = ("*.tf", "lambda", "scripts", "examples")
-"""What a workspace copy of the square module needs from the repo (not its venvs, tests or docs)."""
+SQUARE_MODULE_ITEMS = ("*.tf", "lambda", "scripts", "examples/basic", "examples/localstack")
+"""What a workspace copy of the square module needs from the repo: the module and the examples that call it (not its
+venvs, tests or docs, nor examples/s3-sqs, a module of its own)."""
 DEFAULT_VARIABLES = {"function_name": "square-{suffix}"}
 """The module root's inputs in a workspace copy (``{suffix}``: the workspace's unique suffix)."""
-LOG_GROUP_OUTPUT = "log_group_name"
-LEFTOVER_OUTPUTS = ("function_name", "role_name", LOG_GROUP_OUTPUT)
-"""The outputs :func:`leftovers_of` needs."""
 
 
 def wait_for_first_200(
-    deployment: Deployment,
-    payload: Any = SMOKE_PAYLOAD,
-    attempts: int = 30,
-    *,
-    url_output: str = FUNCTION_URL_OUTPUT,
-    log_group_output: str = LOG_GROUP_OUTPUT,
+    deployment: Deployment, payload: Any = SMOKE_PAYLOAD, attempts: int = 30, *, url_output: str = FUNCTION_URL_OUTPUT
 ) -> requests.Response:
     """POST ``payload`` to the URL of output ``url_output`` until it answers 200 (a new function may still be
-    Pending). When the function itself fails (502), the error quotes its last log lines (log group from output
-    ``log_group_output``)."""
+    Pending). When the function itself fails (502), the error quotes the last lines of its log group."""
     url = str(deployment.output(url_output))
     with deployment.session() as session, deployment.timer.phase("first 200", deployment.label):
         try:
@@ -49,11 +41,9 @@ def wait_for_first_200(
         except FunctionUrlError as exc:
             if exc.status != FUNCTION_ERROR_STATUS:
                 raise
-            group = deployment.outputs.get(log_group_output)
-            logs = (
-                recent_log_lines(deployment.endpoint, str(group), region=deployment.region)
-                if group
-                else f"(no {log_group_output} output to read the function's log from)"
+            logs = "\n".join(
+                describe_log(deployment.endpoint, log_group_of(deployment.endpoint, name, deployment.region))
+                for name in deployment.function_names()
             )
             raise FunctionUrlError(f"{exc}\n{logs}", exc.status) from exc
 
@@ -94,17 +84,3 @@ def leftovers(
         if group["logGroupName"] == log_group_name
     ]
     return found
-
-
-def leftovers_of(endpoint: str, outputs: Mapping[str, Any]) -> list[str]:
-    """The square module's :class:`~lambda_url_harness.inventory.LeftoverCheck`: :func:`leftovers` for the resources
-    its outputs name (ValueError when one of :data:`LEFTOVER_OUTPUTS` is missing)."""
-    missing = [name for name in LEFTOVER_OUTPUTS if not outputs.get(name)]
-    if missing:
-        raise ValueError(f"outputs {', '.join(missing)} are missing")
-    return leftovers(
-        endpoint,
-        function_name=str(outputs["function_name"]),
-        role_name=str(outputs["role_name"]),
-        log_group_name=str(outputs[LOG_GROUP_OUTPUT]),
-    )

@@ -16,6 +16,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,10 +129,38 @@ def _communicate_bounded(
             os.killpg(process.pid, signal.SIGKILL)
             stdout, stderr = process.communicate()
         raise TerraformError(argv, cwd, process.returncode, stdout, stderr, timed_out_after_s=timeout_s) from None
+    except KeyboardInterrupt:
+        # Ctrl-C (or SIGTERM, which the pytest plugin turns into one): the command is in its own session, so the
+        # terminal's SIGINT reached only us. Pass it on as Terraform expects one, and let it stop and write its state.
+        _interrupt(process, argv)
+        raise
     except BaseException:
-        # KeyboardInterrupt and friends: leave no orphaned terraform behind.
+        # Anything else unwinding through here: leave no orphaned terraform behind.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         raise
     assert process.returncode is not None  # communicate() returned: the process has ended
     return CompletedCommand(argv, process.returncode, stdout, stderr)
+
+
+def _interrupt(process: subprocess.Popen[str] | _EchoingProcess, argv: list[str]) -> None:
+    """One SIGINT to the command (tflocal forwards it to Terraform, which stops its operations, writes its state and
+    exits; tflocal then removes its override file), and wait for it to end, bounded by
+    :data:`~embedded_localstack.control.processes.INTERRUPT_GRACE_S`. More interrupts meanwhile are not passed on (a
+    second SIGINT makes Terraform abort without writing its state); after the grace period the group is killed."""
+    log.warning(
+        "interrupted: waiting up to %.0f s for `%s` to stop and write its state", INTERRUPT_GRACE_S, Path(argv[0]).name
+    )
+    process.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    while True:
+        try:
+            process.communicate(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            log.warning("`%s` did not stop within %.0f s; killing it", Path(argv[0]).name, INTERRUPT_GRACE_S)
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return
+        except KeyboardInterrupt:
+            log.warning("interrupted again: still waiting for Terraform to write its state")

@@ -58,6 +58,25 @@ its schema: allocation-heavy Go. Collecting garbage at 5x the live heap instead 
 """
 
 
+S3_ENDPOINT_VARIABLES = ("S3_ENDPOINT", "S3_HOSTNAME")
+"""tflocal's S3 endpoint settings (``get_service_endpoint``, ``use_s3_path_style`` in its script).
+
+Without either, tflocal points S3 at ``s3.localhost.localstack.cloud`` with virtual-host addressing: every bucket is
+``<bucket>.s3.localhost.localstack.cloud``, which only public DNS resolves (offline: ``no such host``). The harness
+sets ``S3_ENDPOINT`` to LocalStack's own address, an IP address: tflocal then turns on ``s3_use_path_style`` (it
+does for any S3 host not starting with ``s3.``) and buckets need no DNS. Either variable set by the caller wins.
+"""
+HAND_RUN_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    *S3_ENDPOINT_VARIABLES,
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "TF_CLI_CONFIG_FILE",
+)
+"""What a ``tflocal`` typed by hand needs from the harness's environment to reach the same LocalStack the same way."""
+
+
 @dataclass(frozen=True)
 class CommandTimeouts:
     """Upper bounds per command, in seconds (measured: init ~2 s, apply ~25 s, destroy ~21 s on 2 cores)."""
@@ -87,6 +106,8 @@ def tflocal_env(
         env.pop(name, None)
     env.update(credential_environment(region))
     env["AWS_ENDPOINT_URL"] = endpoint
+    if not any(env.get(name) for name in S3_ENDPOINT_VARIABLES):
+        env[S3_ENDPOINT_VARIABLES[0]] = endpoint
     # tflocal prints a multi-line deprecation banner on every call; it drowns the errors.
     env["DISABLE_DEPRECATION_NOTICE"] = "1"
     env.setdefault("TF_CMD", "terraform")
@@ -201,17 +222,51 @@ class Tflocal:
             lambda extra_env: self._terraform.apply(extra_env=extra_env, skip_plan=True, timeout_s=self.timeouts.apply)
         )
 
-    def plan_has_changes(self) -> bool:
-        """``plan -detailed-exitcode``: False when the plan is empty, True when it has changes."""
+    def plan(self, plan_file: Path) -> bool:
+        """``plan -detailed-exitcode -out=<plan_file>``: True when the plan has changes (exit code 2)."""
         returncode, _, _ = self._with_provider(
             lambda extra_env: self._terraform.plan(
                 extra_env=extra_env,
                 detailed_exitcode=IsFlagged,
+                out=str(plan_file),
                 timeout_s=self.timeouts.plan,
                 accepted_returncodes=(0, 2),
             )
         )
         return returncode == 2
+
+    def show_plan(self, plan_file: Path) -> dict[str, Any]:
+        """``show -json <plan_file>``: the saved plan as Terraform's JSON document (:mod:`.plan` types it)."""
+        _, stdout, _ = self._with_provider(
+            lambda extra_env: self._terraform.cmd(
+                "show",
+                str(plan_file),
+                extra_env=extra_env,
+                json=IsFlagged,
+                no_color=IsFlagged,
+                timeout_s=self.timeouts.plan,
+            )
+        )
+        document: dict[str, Any] = json.loads(stdout)
+        return document
+
+    def refresh_state_file(self, state_file: Path, targets: list[str] | None = None) -> TerraformState:
+        """``apply -refresh-only -state=<state_file>``: re-read the resources a state file (e.g. a copy taken before
+        a destroy) lists with the provider's reads, dropping those the provider finds gone; returns the result.
+        ``targets`` limits the reads to these addresses. The working directory's own state is not touched."""
+        options: dict[str, Any] = {"target": targets} if targets else {}
+        self._with_provider(
+            lambda extra_env: self._terraform.apply(
+                extra_env=extra_env,
+                skip_plan=True,
+                refresh_only=IsFlagged,
+                state=str(state_file),
+                lock=False,
+                timeout_s=self.timeouts.plan,
+                **options,
+            )
+        )
+        return TerraformState.read_file(state_file)
 
     def destroy(self, timeout_s: float | None = None, *, refresh: bool = True) -> None:
         """``destroy -auto-approve``; ``refresh=False`` adds ``-refresh=false`` (no read of each resource first)."""
@@ -247,17 +302,7 @@ class Tflocal:
         _, stdout, _ = self._terraform.output_cmd(json=IsFlagged, no_color=IsFlagged, timeout_s=self.timeouts.output)
         return {name: entry["value"] for name, entry in json.loads(stdout or "{}").items()}
 
-    def destroy_command_line(self) -> str:
-        """A shell line that destroys this working dir later, by hand (variables must be in a ``*.auto.tfvars``)."""
-        names = (
-            "AWS_ENDPOINT_URL",
-            "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_DEFAULT_REGION",
-            "TF_CLI_CONFIG_FILE",
-        )
-        assignments = [f"{name}={shlex.quote(self.env[name])}" for name in names if name in self.env]
-        return (
-            f"cd {shlex.quote(str(self.working_dir))} && "
-            f"{' '.join(assignments)} {shlex.quote(self.binary)} destroy -auto-approve"
-        )
+    def hand_run_environment(self) -> str:
+        """``NAME=value ...`` that a ``tflocal`` typed by hand in this working dir needs to reach the same LocalStack
+        the same way (:data:`HAND_RUN_VARIABLES`), shell-quoted."""
+        return " ".join(f"{name}={shlex.quote(self.env[name])}" for name in HAND_RUN_VARIABLES if name in self.env)

@@ -117,4 +117,5 @@ def test_request_log_line_reaches_the_log_group(
 
 
 def test_second_plan_is_empty(square_deployment: Deployment) -> None:
-    assert square_deployment.plan_has_changes() is False
+    plan = square_deployment.plan()
+    assert not plan.has_changes, str(plan)

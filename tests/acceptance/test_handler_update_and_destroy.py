@@ -48,7 +48,12 @@ def test_edit_reapply_updates_in_place_then_destroy_leaves_nothing(
     source = handler.read_text()
     assert "import json" in source, "the edit relies on the handler importing json"
     handler.write_text(source + EDIT)
-    assert deployment.plan_has_changes() is True
+    plan = deployment.plan()
+    # The zip is rebuilt (its content hash changed) and the function's code updated in place: not replaced.
+    assert {address: change.action for address, change in plan.changes.items()} == {
+        "terraform_data.package": "replace",
+        "aws_lambda_function.this": "update",
+    }, str(plan)
     deployment.apply()
 
     after = lambda_client.get_function_configuration(FunctionName=name)
@@ -65,7 +70,7 @@ def test_edit_reapply_updates_in_place_then_destroy_leaves_nothing(
     direct = lambda_client.invoke(FunctionName=name, Payload=json.dumps({"number": 6}).encode())
     assert json.loads(direct["Payload"].read()) == {"result": 36, "edited": True}
 
-    assert deployment.plan_has_changes() is False
+    assert not deployment.plan().has_changes
 
     outputs = dict(deployment.outputs)
     deployment.destroy()

@@ -74,7 +74,7 @@ def test_one_provider_process_serves_every_command_and_ends_with_the_deployment(
     assert response.status_code == 200, response.text
 
     # Same provider, same answers: a plan right after apply is empty, and the process is still the same one.
-    assert deployment.plan_has_changes() is False
+    assert not deployment.plan().has_changes
     assert _server(deployment).pid == server.pid
     assert server.validations()[0] == misses
 
@@ -108,7 +108,7 @@ def test_a_provider_process_that_dies_is_replaced(
     assert wait_until(lambda: not provider.is_running(), timeout_s=10)
 
     with caplog.at_level(logging.WARNING, logger="lambda_url_harness.provider.reuse"):
-        assert deployment.plan_has_changes() is False
+        assert not deployment.plan().has_changes
     assert "ended (exit code -9); starting another" in caplog.text
     second = _server(deployment)
     assert second.pid != first.pid and second.running()
@@ -159,7 +159,7 @@ def test_a_deployment_shared_by_tests_holds_no_provider_between_commands(module_
     assert module_echo.tflocal.shares_provider
     assert module_echo.tflocal.provider_server is None
     assert processes_under(module_echo.working_dir) == set()
-    assert module_echo.plan_has_changes() is False
+    assert not module_echo.plan().has_changes
     assert module_echo.tflocal.provider_server is None
     assert processes_under(module_echo.working_dir) == set()
 

@@ -61,7 +61,7 @@ def test_deploy_json_then_destroy_stops_what_deploy_started(tmp_path: Path) -> N
     finally:
         destroyed = _cli("destroy", *places)
     assert destroyed.returncode == 0, destroyed.stdout[-3000:] + destroyed.stderr[-3000:]
-    assert "checked with boto3: no function, URL, role, policy or log group left" in destroyed.stdout
+    assert "checked: none of the 6 resources the state listed is left in LocalStack" in destroyed.stdout
     assert f"stopping the embedded LocalStack deploy started at {localstack['endpoint']}" in destroyed.stdout
     assert wait_until(lambda: not is_running(localstack["pid"]), 15)
     assert not (state_dir / "deploy.json").exists()

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from embedded_localstack.control.processes import start_time, stop_process_group
+from embedded_localstack.paths import StatePaths
+from lambda_url_harness.localstack_handle import RUN_ENDED, LocalStackHandle
 from lambda_url_harness.runs.ledger import RunLedger, TrackedProcess, read_records
 from lambda_url_harness.session import recover_stale_runs
 
@@ -94,3 +96,41 @@ def test_paths_that_are_not_workspaces_are_left_alone(tmp_path: Path) -> None:
     actions = recover_stale_runs(tmp_path)
     assert any("not a harness workspace" in action for action in actions)
     assert precious.is_dir()
+
+
+def test_scratch_dirs_of_ended_runs_go_once_their_localstack_is_gone_and_nothing_else(tmp_path: Path) -> None:
+    """A failed run keeps its stopped LocalStack's scratch dir for the log, a --keep-deployments run its running
+    LocalStack's; both are marked. A later run removes a marked dir once its LocalStack no longer runs; an unmarked
+    one may be another worker's LocalStack starting right now."""
+    paths = StatePaths(tmp_path)
+    failed = paths.scratch_localstack(40001)
+    (failed / "filesystem").mkdir(parents=True)
+    stopped = LocalStackHandle(source="embedded", endpoint="http://127.0.0.1:40001", owned=False, state_dir=str(failed))
+    stopped.scratch = True
+    stopped.release(keep_state=True)
+    assert (failed / RUN_ENDED).is_file()
+    kept = paths.scratch_localstack(40003)
+    kept.mkdir()
+    sleeper = subprocess.Popen(SLEEPER, start_new_session=True)  # stands in for the kept LocalStack
+    try:
+        running = LocalStackHandle(
+            source="embedded",
+            endpoint="http://127.0.0.1:40003",
+            owned=True,
+            pid=sleeper.pid,
+            started=start_time(sleeper.pid),
+            state_dir=str(kept),
+            scratch=True,
+        )
+        running.mark_run_ended()
+        starting = paths.scratch_localstack(40002)
+        starting.mkdir()
+        (tmp_path / "localstack").mkdir()  # `make start`'s, never a scratch dir
+
+        assert recover_stale_runs(tmp_path) == [f"removed {failed} (kept by an ended run; its LocalStack is gone)"]
+        assert kept.is_dir() and starting.is_dir() and (tmp_path / "localstack").is_dir()
+    finally:
+        stop_process_group(sleeper.pid, start_time(sleeper.pid))
+        sleeper.wait()
+    assert recover_stale_runs(tmp_path) == [f"removed {kept} (kept by an ended run; its LocalStack is gone)"]
+    assert starting.is_dir()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from lambda_url_harness.errors import TerraformError
 from lambda_url_harness.terraform.runner import CompletedCommand, run_bounded
-from lambda_url_harness.terraform.tflocal import GO_GC_PERCENT, Tflocal, tflocal_env
+from lambda_url_harness.terraform.tflocal import GO_GC_PERCENT, Tflocal, default_tflocal_binary, tflocal_env
+from lambda_url_harness.workspace import OVERRIDE_FILE
 
 
 class Recorder:
@@ -71,19 +73,36 @@ def test_variables_go_through_a_var_file_that_is_removed_afterwards(tmp_path: Pa
     assert not Path(var_file.removeprefix("-var-file=")).exists()
 
 
-def test_plan_detailed_exitcode_two_means_changes(tmp_path: Path) -> None:
+def test_plan_saves_the_plan_and_exit_two_means_changes(tmp_path: Path) -> None:
     recorder = Recorder(returncode=2)
-    assert make(tmp_path, recorder).plan_has_changes() is True
+    assert make(tmp_path, recorder).plan(tmp_path / "x.tfplan") is True
     assert "-detailed-exitcode" in recorder.calls[0]
+    assert f"-out={tmp_path / 'x.tfplan'}" in recorder.calls[0]
 
 
 def test_plan_exit_zero_means_no_changes(tmp_path: Path) -> None:
-    assert make(tmp_path, Recorder(returncode=0)).plan_has_changes() is False
+    assert make(tmp_path, Recorder(returncode=0)).plan(tmp_path / "x.tfplan") is False
 
 
 def test_plan_exit_one_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="exit code 1"):
-        make(tmp_path, Recorder(returncode=1, stdout="Error: boom")).plan_has_changes()
+        make(tmp_path, Recorder(returncode=1, stdout="Error: boom")).plan(tmp_path / "x.tfplan")
+
+
+def test_show_plan_reads_the_saved_plan_as_json(tmp_path: Path) -> None:
+    document = {"format_version": "1.2", "resource_changes": []}
+    recorder = Recorder(stdout=json.dumps(document))
+    assert make(tmp_path, recorder).show_plan(tmp_path / "x.tfplan") == document
+    assert recorder.calls[0] == ["tflocal", "show", "-json", "-no-color", str(tmp_path / "x.tfplan")]
+
+
+def test_refresh_of_a_state_file_reads_only_the_targets_into_that_file(tmp_path: Path) -> None:
+    recorder = Recorder()
+    make(tmp_path, recorder).refresh_state_file(tmp_path / "copy.tfstate", ["aws_sqs_queue.q", 'x.y["a"]'])
+    argv = recorder.calls[0]
+    assert argv[:2] == ["tflocal", "apply"]
+    assert {"-refresh-only", f"-state={tmp_path / 'copy.tfstate'}", "-lock=false", "-auto-approve=true"} <= set(argv)
+    assert [arg for arg in argv if arg.startswith("-target=")] == ["-target=aws_sqs_queue.q", '-target=x.y["a"]']
 
 
 def test_failure_message_quotes_terraform_output(tmp_path: Path) -> None:
@@ -150,6 +169,31 @@ def test_tflocal_env_targets_localstack_and_drops_real_aws_settings(tmp_path: Pa
     assert env["PATH"] == "/usr/bin"
 
 
+def _tflocal_override(tmp_path: Path, env: Mapping[str, str]) -> str:
+    """The provider override the real tflocal writes for ``env`` (DRY_RUN: it writes the file and stops there)."""
+    (tmp_path / "main.tf").write_text('resource "aws_s3_bucket" "b" {\n  bucket = "b"\n}\n')
+    run = run_bounded([default_tflocal_binary(), "plan"], tmp_path, {**env, "DRY_RUN": "1"}, timeout_s=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return (tmp_path / OVERRIDE_FILE).read_text()
+
+
+def test_tflocal_env_reaches_s3_path_style_at_localstacks_address(tmp_path: Path) -> None:
+    """Without it tflocal addresses buckets as <bucket>.s3.localhost.localstack.cloud, which needs public DNS."""
+    override = _tflocal_override(tmp_path, tflocal_env("http://127.0.0.1:4599", tmp_path / "state"))
+    assert "s3_use_path_style = true" in override
+    assert 's3 = "http://127.0.0.1:4599"' in override
+    assert "localstack.cloud" not in override.split("endpoints", 1)[1].split("s3control")[0]
+
+
+def test_tflocal_env_keeps_a_callers_s3_setting(tmp_path: Path) -> None:
+    base = {name: value for name, value in os.environ.items() if name != "S3_ENDPOINT"}
+    env = tflocal_env("http://127.0.0.1:4599", tmp_path / "state", base={**base, "S3_HOSTNAME": "s3.example.test"})
+    assert "S3_ENDPOINT" not in env
+    override = _tflocal_override(tmp_path, env)
+    assert 's3 = "http://s3.example.test:4599"' in override
+    assert "s3_use_path_style" not in override
+
+
 @pytest.mark.parametrize(
     ("base", "tuned", "expected"),
     [
@@ -195,3 +239,28 @@ def test_run_bounded_with_echo_still_interrupts_an_overrun(tmp_path: Path) -> No
         run_bounded(argv, tmp_path, {}, timeout_s=1.0, echo=seen.append)
     assert "started" in seen
     assert "started" in error.value.stdout
+
+
+def test_a_syntax_error_is_quoted_once_in_terraforms_words(tmp_path: Path) -> None:
+    """tflocal parses the files itself first and prints its parser's complaint two to three times; only Terraform's
+    message (file, line, block) reaches the error."""
+    (tmp_path / "main.tf").write_text('resource "aws_iam_role" "r" {\n  name = "x"\n\n')
+    tflocal = Tflocal(tmp_path, tflocal_env("http://127.0.0.1:9", tmp_path / "state"))
+    with pytest.raises(TerraformError) as error:
+        tflocal.init()
+    message = str(error.value)
+    assert "Unable to parse" in error.value.stdout, "tflocal still says it (the test would prove nothing otherwise)"
+    assert "Unable to parse" not in message
+    assert message.count("Error: Unclosed configuration block") == 1
+    assert 'on main.tf line 1, in resource "aws_iam_role" "r"' in message
+
+
+def test_a_service_localstack_does_not_serve_is_named_with_the_option_that_adds_it(tmp_path: Path) -> None:
+    stdout = (
+        "Error: creating SQS Queue (q): operation error SQS: CreateQueue, https response error StatusCode: 501, "
+        "api error InternalFailure: Service 'sqs' is not enabled. Please check your 'SERVICES' configuration variable."
+    )
+    message = str(TerraformError(["tflocal", "apply"], tmp_path, 1, stdout, ""))
+    assert "hint: this LocalStack does not serve sqs. One the pytest plugin starts serves them with " in message
+    assert "--localstack-services=sqs" in message
+    assert "@pytest.mark.localstack_services('sqs')" in message
